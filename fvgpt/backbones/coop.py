@@ -1,0 +1,218 @@
+"""CoOp (Zhou et al., IJCV 2022): learnable text context in front of the class name.
+
+State-dict keys match the upstream CoOp repository (KaiyangZhou/CoOp,
+trainers/coop.py): the prompt learner holds ``ctx`` ((n_ctx, D), or
+(n_cls, n_ctx, D) with class-specific context) and the buffers ``token_prefix``
+and ``token_suffix``; its checkpoint is ``<run>/prompt_learner/model.pth.tar-N``.
+"""
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import clip
+from clip.simple_tokenizer import SimpleTokenizer
+
+_tokenizer = SimpleTokenizer()
+
+
+def tokenize_classnames(classnames, template):
+    """CLIP tokens of ``template`` filled with each class name (underscores as spaces)."""
+    return clip.tokenize([template.format(c.replace("_", " ")) for c in classnames])
+
+
+class TextEncoder(nn.Module):
+    """CLIP's text transformer applied to prompt embeddings instead of token ids."""
+
+    def __init__(self, clip_model):
+        super().__init__()
+        self.transformer = clip_model.transformer
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.dtype = clip_model.dtype
+
+    def forward(self, prompt_embeddings, tokenized_prompts):
+        x = prompt_embeddings + self.positional_embedding.type(self.dtype)
+        x = self.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)
+        x = self.ln_final(x).type(self.dtype)
+        eot = tokenized_prompts.argmax(dim=-1)  # the end-of-text token has the largest id
+        return x[torch.arange(x.shape[0]), eot] @ self.text_projection
+
+
+class PromptLearner(nn.Module):
+    """CoOp's context vectors, placed at the front, middle or end of the class name."""
+
+    def __init__(self, coop_cfg, classnames, clip_model):
+        super().__init__()
+        n_cls, n_ctx = len(classnames), coop_cfg.N_CTX
+        dim = clip_model.ln_final.weight.shape[0]
+        dtype = clip_model.dtype
+        if coop_cfg.CTX_INIT:
+            words = coop_cfg.CTX_INIT.replace("_", " ")
+            n_ctx = len(words.split(" "))
+            with torch.no_grad():
+                embedding = clip_model.token_embedding(clip.tokenize(words)).type(dtype)
+            ctx = embedding[0, 1:1 + n_ctx]
+            if coop_cfg.CSC:
+                ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
+            prefix = words
+        else:
+            shape = (n_cls, n_ctx, dim) if coop_cfg.CSC else (n_ctx, dim)
+            ctx = torch.empty(shape, dtype=dtype)
+            nn.init.normal_(ctx, std=0.02)  # CoOp's random initialisation
+            prefix = " ".join(["X"] * n_ctx)
+        print(f'CoOp context: "{prefix}" ({n_ctx} tokens, '
+              f'{"class-specific" if coop_cfg.CSC else "unified"})')
+        self.ctx = nn.Parameter(ctx)
+        self.n_cls, self.n_ctx = n_cls, n_ctx
+        self.class_token_position = coop_cfg.CLASS_TOKEN_POSITION
+        if self.class_token_position not in ("end", "middle", "front"):
+            raise ValueError("TRAINER.COOP.CLASS_TOKEN_POSITION must be end, middle or front, "
+                             f"got {self.class_token_position!r}")
+        names = [c.replace("_", " ") for c in classnames]
+        self.name_lens = [len(_tokenizer.encode(n)) for n in names]
+        self.tokenized_prompts = clip.tokenize([f"{prefix} {n}." for n in names])
+        with torch.no_grad():
+            embedding = clip_model.token_embedding(self.tokenized_prompts).type(dtype)
+        self.register_buffer("token_prefix", embedding[:, :1])  # start-of-text
+        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:])  # class, '.', end
+
+    def forward(self):
+        ctx = self.ctx if self.ctx.dim() == 3 else self.ctx.unsqueeze(0).expand(self.n_cls, -1, -1)
+        prefix, suffix = self.token_prefix, self.token_suffix
+        if self.class_token_position == "end":
+            return torch.cat([prefix, ctx, suffix], dim=1)
+        prompts = []
+        for i, name_len in enumerate(self.name_lens):
+            name, rest = suffix[i:i + 1, :name_len], suffix[i:i + 1, name_len:]
+            ctx_i = ctx[i:i + 1]
+            if self.class_token_position == "middle":
+                half = self.n_ctx // 2
+                parts = [prefix[i:i + 1], ctx_i[:, :half], name, ctx_i[:, half:], rest]
+            else:
+                parts = [prefix[i:i + 1], name, ctx_i, rest]
+            prompts.append(torch.cat(parts, dim=1))
+        return torch.cat(prompts, dim=0)
+
+
+class CoOpCLIP(nn.Module):
+    """CLIP whose class text features come from CoOp's learned prompts."""
+
+    def __init__(self, coop_cfg, classnames, clip_model):
+        super().__init__()
+        self.prompt_learner = PromptLearner(coop_cfg, classnames, clip_model)
+        self.image_encoder = clip_model.visual
+        self.text_encoder = TextEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.dtype
+
+    def encode_image(self, image):
+        """L2-normalised image features f(x)."""
+        return F.normalize(self.image_encoder(image.type(self.dtype)).float(), dim=-1)
+
+    def encode_classes(self):
+        """L2-normalised class text features g(t) from the learned prompts."""
+        prompts = self.prompt_learner()
+        tokens = self.prompt_learner.tokenized_prompts.to(prompts.device)
+        return F.normalize(self.text_encoder(prompts, tokens).float(), dim=-1)
+
+    def forward(self, image):
+        return self.logit_scale.exp() * self.encode_image(image) @ self.encode_classes().t()
+
+
+def prompt_learner_checkpoint(run_dir, epoch):
+    """Path of a CoOp run's ``prompt_learner/model.pth.tar-<epoch>`` (latest when epoch <= 0)."""
+    folder = os.path.join(run_dir, "prompt_learner")
+    if epoch and epoch > 0:
+        return os.path.join(folder, f"model.pth.tar-{epoch}")
+    saved = sorted((int(f.rsplit("-", 1)[1]), f) for f in os.listdir(folder)
+                   if f.startswith("model.pth.tar-")) if os.path.isdir(folder) else []
+    if not saved:
+        raise FileNotFoundError(
+            f"No CoOp checkpoint in {folder} (expected model.pth.tar-<epoch>). Train the "
+            "backbone first (trainer CoOp, same dataset, seed and DATASET.SUBSAMPLE_CLASSES "
+            "base) and set TRAINER.FVGPT.BACKBONE_DIR to its --output-dir."
+        )
+    return os.path.join(folder, saved[-1][1])
+
+
+def load_prompt_learner(prompt_learner, path):
+    """Load CoOp's context from ``path``; the class-token buffers stay those of the current classes.
+
+    Returns the number of classes the checkpoint was trained on (None if it does not say).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"CoOp checkpoint not found: {path}. Train CoOp with the same dataset and seed "
+            "first, or fix the run directory / epoch (TRAINER.FVGPT.BACKBONE_DIR and "
+            "BACKBONE_EPOCH, or --model-dir and --load-epoch)."
+        )
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        ctx = state_dict["ctx"]
+    except Exception as e:
+        raise RuntimeError(f"Cannot read a CoOp prompt learner from {path} ({e!r}).") from None
+    if ctx.shape != prompt_learner.ctx.shape:
+        raise ValueError(
+            f"CoOp checkpoint {path} has context of shape {tuple(ctx.shape)}, this model "
+            f"expects {tuple(prompt_learner.ctx.shape)}: set TRAINER.COOP.N_CTX / CSC / "
+            "CTX_INIT as in the run that made it."
+        )
+    with torch.no_grad():
+        prompt_learner.ctx.copy_(ctx)
+    prefix = state_dict.get("token_prefix")
+    return None if prefix is None else prefix.shape[0]
+
+
+class CoOpBackbone(nn.Module):
+    """FVG-PT's view of a frozen CoOp model.
+
+    CoOp leaves CLIP's image encoder untouched, so the zero-shot prior reuses f(x):
+    z_CLIP = s f(x)^T g_CLIP(t_CLIP) needs no second image pass.
+    """
+
+    def __init__(self, cfg, classnames, clip_model, clip_template):
+        super().__init__()
+        self.model = CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
+        tokens = tokenize_classnames(classnames, clip_template).to(clip_model.logit_scale.device)
+        with torch.no_grad():
+            clip_text = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
+        self.register_buffer("clip_class_features", clip_text)
+        self.register_buffer("class_features", torch.empty(0))
+        self.requires_grad_(False)
+        self.eval()
+        self.trained_classes = None
+
+    def load(self, run_dir, epoch):
+        """Load the tuned CoOp run; returns the checkpoint path."""
+        path = prompt_learner_checkpoint(run_dir, epoch)
+        self.trained_classes = load_prompt_learner(self.model.prompt_learner, path)
+        with torch.no_grad():
+            self.class_features = self.model.encode_classes()
+        return path
+
+    @property
+    def logit_scale(self):
+        return self.model.logit_scale.exp().float()
+
+    @torch.no_grad()
+    def image_features(self, image):
+        """f(x)."""
+        return self.model.encode_image(image)
+
+    @torch.no_grad()
+    def clip_image_features(self, image, image_features):
+        """f_CLIP(x): the same as f(x) for CoOp."""
+        return image_features
+
+    @torch.no_grad()
+    def logits(self, image_features):
+        """z(x) = s f(x)^T g(t)."""
+        return self.logit_scale * image_features @ self.class_features.t()
+
+    @torch.no_grad()
+    def clip_logits(self, clip_image_features):
+        """z_CLIP(x) = s f_CLIP(x)^T g_CLIP(t_CLIP)."""
+        return self.logit_scale * clip_image_features @ self.clip_class_features.t()

@@ -1,0 +1,128 @@
+"""The one mask-aware data path: image, foreground view and mask under one random geometry.
+
+It plugs into Dassl through ``DataManager(cfg, dataset_wrapper=MaskedDatasetWrapper)``,
+so real Dassl needs no patch. A training item gains ``img_fg`` (x * m, black
+outside the mask *before* normalisation) and ``mask`` (1 x H x W in {0, 1}).
+"""
+import torch
+import torchvision.transforms as T
+import torchvision.transforms.functional as TF
+from torchvision.transforms import InterpolationMode
+
+from dassl.data.data_manager import DatasetWrapper
+from dassl.data.transforms import INTERPOLATION_MODES
+from dassl.utils import read_image
+
+from .masks import MaskError, MissingMaskError, full_mask, is_empty, mask_path_for, read_mask
+
+# Dassl transform names that act on geometry (applied to both) or on values.
+JOINT_TRANSFORMS = ("random_resized_crop", "random_crop", "random_flip", "center_crop", "normalize")
+
+
+class JointTransform:
+    """Dassl's train / test geometry (dassl/data/transforms/transforms.py), shared by image and mask."""
+
+    def __init__(self, cfg, is_train):
+        unsupported = [t for t in cfg.INPUT.TRANSFORMS if t not in JOINT_TRANSFORMS]
+        if unsupported:
+            raise ValueError(
+                f"INPUT.TRANSFORMS {unsupported} cannot be applied to an image and its mask "
+                f"together; FVG-PT supports {list(JOINT_TRANSFORMS)}."
+            )
+        self.choices = cfg.INPUT.TRANSFORMS
+        self.is_train = is_train
+        self.size = list(cfg.INPUT.SIZE)
+        self.interpolation = INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]
+        self.rrcrop_scale = tuple(cfg.INPUT.RRCROP_SCALE)
+        self.crop_padding = cfg.INPUT.CROP_PADDING
+        self.normalize = T.Normalize(cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD)
+
+    def _both(self, fn, img, mask, *args):
+        return (fn(img, *args, interpolation=self.interpolation),
+                fn(mask, *args, interpolation=InterpolationMode.NEAREST))
+
+    def geometry(self, img, mask):
+        """Apply the same random geometry to the PIL image and mask."""
+        if not self.is_train:
+            img, mask = self._both(TF.resize, img, mask, max(self.size))
+            return TF.center_crop(img, self.size), TF.center_crop(mask, self.size)
+        if "random_crop" not in self.choices and "random_resized_crop" not in self.choices:
+            img, mask = self._both(TF.resize, img, mask, self.size)
+        if "random_crop" in self.choices:
+            img, mask = TF.pad(img, self.crop_padding), TF.pad(mask, self.crop_padding)
+            i, j, h, w = T.RandomCrop.get_params(img, self.size)
+            img, mask = TF.crop(img, i, j, h, w), TF.crop(mask, i, j, h, w)
+        if "random_resized_crop" in self.choices:
+            i, j, h, w = T.RandomResizedCrop.get_params(img, self.rrcrop_scale, (3 / 4, 4 / 3))
+            img, mask = self._both(TF.resized_crop, img, mask, i, j, h, w, self.size)
+        if "random_flip" in self.choices and torch.rand(1).item() < 0.5:
+            img, mask = TF.hflip(img), TF.hflip(mask)
+        if "center_crop" in self.choices:
+            img, mask = TF.center_crop(img, self.size), TF.center_crop(mask, self.size)
+        return img, mask
+
+    def __call__(self, img, mask, threshold):
+        """Returns (image, foreground view, binary mask) as tensors."""
+        img, mask = self.geometry(img, mask)
+        image = TF.to_tensor(img)
+        binary = (TF.to_tensor(mask) > threshold).float()
+        image_fg = image * binary
+        if "normalize" in self.choices:
+            image, image_fg = self.normalize(image), self.normalize(image_fg)
+        return image, image_fg, binary
+
+
+class MaskedDatasetWrapper(DatasetWrapper):
+    """Dassl's ``DatasetWrapper`` that also yields the foreground view on training items."""
+
+    with_masks_at_test = False
+
+    def __init__(self, cfg, data_source, transform=None, is_train=False):
+        super().__init__(cfg, data_source, transform=transform, is_train=is_train)
+        self.uses_masks = is_train or self.with_masks_at_test
+        if not self.uses_masks:
+            return
+        if cfg.DATALOADER.K_TRANSFORMS != 1 or cfg.DATALOADER.RETURN_IMG0:
+            raise ValueError("FVG-PT's mask-aware loader needs DATALOADER.K_TRANSFORMS 1 and "
+                             "DATALOADER.RETURN_IMG0 False.")
+        fvgpt = cfg.TRAINER.FVGPT
+        self.root, self.mask_root = cfg.DATASET.ROOT, fvgpt.MASK_ROOT
+        self.threshold = fvgpt.MASK_THRESHOLD
+        self.missing_policy, self.empty_policy = fvgpt.MISSING_MASK, fvgpt.EMPTY_MASK
+        self.joint_transform = JointTransform(cfg, is_train)
+
+    def load_mask(self, impath, image_size):
+        """The item's mask as a PIL image, under the MISSING_MASK / EMPTY_MASK policies.
+
+        Returns (mask, substituted) where ``substituted`` says a full mask stood in.
+        """
+        mask_path = mask_path_for(impath, self.root, self.mask_root)
+        try:
+            mask = read_mask(mask_path, impath, image_size)
+        except MissingMaskError:
+            if self.missing_policy == "full":
+                return full_mask(image_size), True
+            raise
+        if self.empty_policy == "error" and is_empty(mask, self.threshold):
+            raise MaskError(
+                f"Foreground mask {mask_path} is empty (no pixel above "
+                f"TRAINER.FVGPT.MASK_THRESHOLD={self.threshold}). Regenerate it, or set "
+                "TRAINER.FVGPT.EMPTY_MASK keep to train on it (A(m) = 0, black foreground view)."
+            )
+        return mask, False
+
+    def __getitem__(self, idx):
+        if not self.uses_masks:
+            return super().__getitem__(idx)
+        item = self.data_source[idx]
+        img = read_image(item.impath)
+        mask, substituted = self.load_mask(item.impath, img.size)
+        image, image_fg, binary = self.joint_transform(img, mask, self.threshold)
+        return {"img": image, "img_fg": image_fg, "mask": binary, "mask_substituted": substituted,
+                "label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
+
+
+class ForegroundEvalWrapper(MaskedDatasetWrapper):
+    """Test-time loader with foreground views, for the foreground shift index D_fg."""
+
+    with_masks_at_test = True

@@ -1,0 +1,26 @@
+"""Installs the ``fvgpt`` library; ``trainers/``, ``datasets/`` and ``train.py`` stay in the
+repository, as in CoOp, so nothing shadows other top-level packages (e.g. Hugging Face's
+``datasets``)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="fvgpt",
+    version="0.1.0",
+    description="FVG-PT: foreground view-guided prompt tuning for CLIP, as Dassl trainers",
+    packages=find_packages(include=["fvgpt", "fvgpt.*"]),
+    package_data={"fvgpt.world": ["assets/*.pt"]},
+    python_requires=">=3.9",
+    install_requires=[
+        "torch>=2.1",
+        "torchvision",
+        "clip-anytorch>=2.5",
+        "setuptools<81",  # the clip package imports pkg_resources
+        "ftfy",
+        "regex",
+        "yacs",
+        "numpy",
+        "pillow",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest"]},
+)

@@ -1,0 +1,197 @@
+"""Each equation of FVGPT_SPEC.md checked against a hand computation on small tensors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fvgpt import losses
+from fvgpt.modules import FVGPTHead
+from fvgpt.trainer import FVGPTTrainer, resolve_test_branch
+
+TAU = 2.0
+
+
+def np_softmax(z, tau=TAU):
+    z = np.asarray(z, dtype=np.float64) / tau
+    e = np.exp(z - z.max())
+    return e / e.sum(-1, keepdims=True)
+
+
+def np_kl(p, q):
+    return float(np.sum(p * (np.log(p) - np.log(q))))  # float64: no underflow at these logits
+
+
+def np_ce(z, y):
+    z = np.asarray(z, dtype=np.float64)
+    return float(np.log(np.exp(z).sum()) - z[y])
+
+
+def test_softened_distribution_and_entropy():
+    p = losses.soften(torch.tensor([[2.0, 0.0]]), TAU)
+    assert p[0, 0].item() == pytest.approx(math.e / (math.e + 1), rel=1e-6)
+    assert losses.entropy(torch.tensor([[3.0, 3.0]]), TAU).item() == pytest.approx(math.log(2))
+    assert losses.entropy(torch.tensor([[500.0, 0.0]]), TAU).item() == pytest.approx(0.0)
+
+
+def test_kl_is_exact_where_probabilities_underflow():
+    # q puts e^-100 on class 0: clamping probabilities would get KL badly wrong
+    got = losses.kl_divergence(torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 200.0]]), TAU)
+    assert got.item() == pytest.approx(0.5 * 100 - math.log(2), rel=1e-5)
+
+
+@pytest.mark.parametrize("mask_pixels, area", [(0, 0.0), (1, 0.25), (4, 1.0)])
+def test_foreground_gate_inputs_by_hand(mask_pixels, area):
+    z_full, z_fg = [2.0, 0.0, -1.0], [0.5, 0.5, 0.0]
+    mask = torch.zeros(1, 1, 2, 2)
+    mask.view(-1)[:mask_pixels] = 1  # empty, quarter and full masks
+    u = losses.foreground_gate_inputs(torch.tensor([z_full]), torch.tensor([z_fg]), mask, TAU)[0]
+    p, q = np_softmax(z_full), np_softmax(z_fg)
+    entropy_gap = -np.sum(p * np.log(p)) + np.sum(q * np.log(q))
+    cosine = p @ q / (np.linalg.norm(p) * np.linalg.norm(q))
+    assert u.tolist() == pytest.approx([entropy_gap, cosine, area], rel=1e-5)
+
+
+def test_foreground_gate_target_compares_cross_entropies():
+    z_full = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    z_fg = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    # label 0: CE(full)=log(1+e^-2) < CE(fg)=log 2 -> 0; label 1: CE(full)=log(1+e^2) > log 2 -> 1
+    target = losses.foreground_gate_target(z_full, z_fg, torch.tensor([0, 1]))
+    assert target.tolist() == [0.0, 1.0]
+    bce = losses.foreground_gate_loss(torch.tensor([0.25, 0.25]), target)
+    assert bce.item() == pytest.approx(-(math.log(0.75) + math.log(0.25)) / 2, rel=1e-6)
+
+
+def test_distillation_loss_by_hand():
+    z_full, z_fg, z_fdc = [1.0, 0.0, 0.0], [3.0, 0.0, 1.0], [0.0, 1.0, 0.0]
+    r = torch.tensor([0.25])
+    got = losses.distillation_loss(r, *(torch.tensor([z]) for z in (z_fg, z_full, z_fdc)), TAU).item()
+    want = (0.25 * np_kl(np_softmax(z_fg), np_softmax(z_fdc))
+            + 0.75 * np_kl(np_softmax(z_full), np_softmax(z_fdc)))
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_prior_calibration_mixing_and_loss_by_hand():
+    z, z_clip = torch.tensor([[4.0, 0.0, 1.0]]), torch.tensor([[0.0, 2.0, 1.0]])
+    z_pc = losses.prior_calibrated_logits(torch.tensor([0.3]), z, z_clip)
+    assert z_pc[0].tolist() == pytest.approx([2.8, 0.6, 1.0], rel=1e-6)
+    got = losses.prior_calibration_loss(z_pc, z_clip, torch.tensor([1]), TAU).item()
+    want = np_ce([2.8, 0.6, 1.0], 1) + np_kl(np_softmax([0.0, 2.0, 1.0]), np_softmax([2.8, 0.6, 1.0]))
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_backbone_gate_inputs_by_hand():
+    z, z_clip = [1.0, 0.0], [0.0, 3.0]
+    s = losses.backbone_gate_inputs(torch.tensor([z]), torch.tensor([z_clip]), TAU)[0]
+    p, q = np_softmax(z), np_softmax(z_clip)
+    want = [-np.sum(p * np.log(p)), -np.sum(q * np.log(q)),
+            p @ q / (np.linalg.norm(p) * np.linalg.norm(q))]
+    assert s.tolist() == pytest.approx(want, rel=1e-5)
+
+
+def small_batch(batch_size=3, classes=4, dim=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    normed = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)
+    image, text = normed(batch_size, dim), normed(classes, dim)
+    logits, logits_fg, logits_clip = (10 * torch.randn(batch_size, classes, generator=g) for _ in range(3))
+    mask = (torch.rand(batch_size, 1, 4, 4, generator=g) > 0.5).float()
+    labels = torch.randint(0, classes, (batch_size,), generator=g)
+    return image, text, logits, logits_fg, logits_clip, mask, labels
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])  # 1: a one-class batch
+def test_total_loss_matches_a_hand_assembly(batch_size):
+    torch.manual_seed(0)
+    head = FVGPTHead(embed_dim=8, adapter_dim=4, gate_dim=5, lambda_dist=10.0, lambda_new=1.0)
+    image, text, z, z_fg, z_clip, mask, y = small_batch(batch_size)
+    out = head.losses(image, text, z, z_fg, z_clip, mask, y)
+
+    with torch.no_grad():
+        f = torch.nn.functional.normalize(image + head.visual_adapter.up(torch.relu(head.visual_adapter.down(image))), dim=-1)
+        g = torch.nn.functional.normalize(text + head.text_adapter.up(torch.relu(head.text_adapter.down(text))), dim=-1)
+        z_fdc = (100.0 * f @ g.t()).numpy()
+        r = head.foreground_gate(losses.foreground_gate_inputs(z, z_fg, mask, TAU)).numpy()
+        b = head.backbone_gate(losses.backbone_gate_inputs(z, z_clip, TAU)).numpy()
+    z, z_fg, z_clip, y = z.numpy(), z_fg.numpy(), z_clip.numpy(), y.numpy()
+    total = 0.0
+    for i in range(batch_size):
+        r_star = float(np_ce(z_fg[i], y[i]) < np_ce(z[i], y[i]))
+        l_frg = -(r_star * np.log(r[i]) + (1 - r_star) * np.log(1 - r[i]))
+        l_dist = (r[i] * np_kl(np_softmax(z_fg[i]), np_softmax(z_fdc[i]))
+                  + (1 - r[i]) * np_kl(np_softmax(z[i]), np_softmax(z_fdc[i])))
+        z_pc = (1 - b[i]) * z[i] + b[i] * z_clip[i]
+        l_pc = np_ce(z_pc, y[i]) + np_kl(np_softmax(z_clip[i]), np_softmax(z_pc))
+        total += np_ce(z_fdc[i], y[i]) + l_frg + 10.0 * l_dist + 1.0 * l_pc
+    assert out["loss"].item() == pytest.approx(total / batch_size, rel=1e-4)
+
+
+@pytest.mark.parametrize("detach, same", [(True, True), (False, False)])
+def test_gate_detach_choice(detach, same):
+    """With DETACH_GATE the FRG learns from L_FRG alone; without it L_dist reaches it too."""
+    torch.manual_seed(0)
+    head = FVGPTHead(embed_dim=8, adapter_dim=4, detach_gate=detach)
+    batch = small_batch()
+    head.losses(*batch)["loss"].backward()
+    full_grad = head.foreground_gate.mlp[0].weight.grad.clone()
+    head.zero_grad()
+    head.losses(*batch)["loss_frg"].backward()
+    assert torch.allclose(full_grad, head.foreground_gate.mlp[0].weight.grad) == same
+
+
+def test_adapters_start_at_the_backbone_prediction():
+    torch.manual_seed(0)
+    head = FVGPTHead(embed_dim=8, adapter_dim=4)
+    image, text = small_batch()[:2]
+    assert torch.allclose(head.fdc_logits(image, text), 100.0 * image @ text.t(), atol=0.5)
+
+
+def test_vit_b16_budget_is_0_13_million():
+    head = FVGPTHead(embed_dim=512)
+    adapter = sum(p.numel() for p in head.visual_adapter.parameters())
+    gate = sum(p.numel() for p in head.foreground_gate.parameters())
+    assert (adapter, gate) == (66_112, 161)
+    assert sum(p.numel() for p in head.parameters()) == 2 * 66_112 + 2 * 161
+
+
+class RecordingBackbone:
+    """Stands in for a frozen backbone with fixed logits."""
+
+    def __init__(self):
+        self.class_features = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
+
+    def image_features(self, image):
+        return torch.nn.functional.normalize(image, dim=-1)
+
+    def clip_image_features(self, image, features):
+        return features
+
+    def logits(self, features):
+        return 10 * features @ self.class_features.t()
+
+    def clip_logits(self, features):
+        return 10 * features @ self.class_features.flip(0).t()
+
+
+@pytest.mark.parametrize("branch, adapters_called", [("fdc", True), ("pc", False)])
+def test_branch_selection_at_test_time(branch, adapters_called):
+    trainer = FVGPTTrainer.__new__(FVGPTTrainer)  # only the inference path is exercised
+    trainer.backbone, trainer.head, trainer.test_branch = RecordingBackbone(), FVGPTHead(8, 4), branch
+    calls = []
+    trainer.head.visual_adapter.register_forward_hook(lambda *a: calls.append("visual"))
+    trainer.head.text_adapter.register_forward_hook(lambda *a: calls.append("text"))
+    image = torch.randn(2, 8)
+    out = trainer.model_inference(image)
+    assert bool(calls) == adapters_called
+    features = trainer.backbone.image_features(image)
+    if branch == "pc":
+        want = trainer.head.pc_logits(trainer.backbone.logits(features), trainer.backbone.clip_logits(features))[0]
+    else:
+        want = trainer.head.fdc_logits(features, trainer.backbone.class_features)
+    assert torch.allclose(out, want)
+
+
+def test_auto_branch_uses_pc_on_new_classes_only():
+    assert resolve_test_branch("auto", "new") == "pc"
+    assert resolve_test_branch("auto", "base") == "fdc"
+    assert resolve_test_branch("auto", "all") == "fdc"
+    assert resolve_test_branch("pc", "all") == "pc"  # cross-dataset targets

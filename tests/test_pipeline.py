@@ -1,0 +1,170 @@
+"""Base-to-new through train.py on the generated FG-World: CoOp, then FVG-PT on top of it.
+
+A randomly initialised small CLIP (the OpenAI CLIP class with small widths) stands in
+for real weights: these tests check the pipeline, not accuracy.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from clip.model import CLIP
+from fvgpt.world.generate import ensure_world
+from fvgpt.world.tiny_clip import TINY_CLIP
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_CLIP = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
+              "vision_patch_size": 8, "transformer_layers": 1}
+FAST = ["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    ensure_world(str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
+    torch.save(CLIP(**SMALL_CLIP).state_dict(), path)
+    return str(path)
+
+
+def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None):
+    """Run ``python train.py`` as a user would; returns its stdout + stderr."""
+    config = f"configs/trainers/{trainer}/world.yaml"
+    cmd = [sys.executable, "train.py", "--root", str(root), "--seed", str(seed),
+           "--trainer", trainer, "--dataset-config-file", "configs/datasets/fg_world.yaml",
+           "--config-file", config, "--output-dir", str(out)]
+    if eval_only:
+        cmd += ["--eval-only", "--model-dir", str(eval_only), "--load-epoch", "1"]
+    cmd += FAST + ["MODEL.BACKBONE.NAME", small_clip] + list(opts)
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    log = run.stdout + run.stderr
+    if check:
+        assert run.returncode == 0, log[-3000:]
+    return log if check else (run.returncode, log)
+
+
+def accuracy(log):
+    return float(re.findall(r"\* accuracy: ([\d.]+)%", log)[-1])
+
+
+@pytest.fixture(scope="module")
+def coop_base(world, small_clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("coop_base")
+    log = train(world, out, "CoOp", "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip)
+    assert os.path.isfile(out / "prompt_learner" / "model.pth.tar-1")
+    return out, log
+
+
+def fvgpt(world, coop_dir, out, *opts, small_clip, **kw):
+    return train(world, out, "FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR", str(coop_dir),
+                 *opts, small_clip=small_clip, **kw)
+
+
+def test_coop_then_fvgpt_then_new_class_eval(world, small_clip, coop_base, tmp_path):
+    coop_dir, coop_log = coop_base
+    assert "* accuracy" in coop_log
+    base_out = tmp_path / "fvgpt_base"
+    log = fvgpt(world, coop_dir, base_out, "DATASET.SUBSAMPLE_CLASSES", "base",
+                "TEST.FOREGROUND_SHIFT_INDEX", "True", small_clip=small_clip)
+    # D = 64, adapter 64, gates 32: 2 * (64*64 + 64 + 64*64 + 64) + 2 * 161
+    assert "# FVG-PT learnable parameters: 16,962" in log
+    assert "Test-time branch: fdc" in log
+    assert re.search(r"\* foreground shift index D_fg: [\d.]+", log)
+    assert os.path.isfile(base_out / "fvgpt_head" / "model.pth.tar-1")
+    base_acc = accuracy(log)
+
+    new_log = fvgpt(world, coop_dir, tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES", "new",
+                    small_clip=small_clip, eval_only=base_out)
+    assert "Test-time branch: pc" in new_log
+    assert 0.0 <= accuracy(new_log) <= 100.0 and 0.0 <= base_acc <= 100.0
+
+    reloaded = fvgpt(world, coop_dir, tmp_path / "fvgpt_base_again", "DATASET.SUBSAMPLE_CLASSES",
+                     "base", small_clip=small_clip, eval_only=base_out)
+    assert accuracy(reloaded) == base_acc  # the saved head reproduces the trained one
+
+
+def test_same_seed_same_numbers(world, small_clip, coop_base, tmp_path):
+    coop_dir, _ = coop_base
+    runs = [fvgpt(world, coop_dir, tmp_path / f"run{i}", "DATASET.SUBSAMPLE_CLASSES", "base",
+                  small_clip=small_clip) for i in range(2)]
+    losses = [re.findall(r"loss [\d.]+ \(([\d.]+)\)", log) for log in runs]
+    assert losses[0] and losses[0] == losses[1]
+    heads = [torch.load(tmp_path / f"run{i}" / "fvgpt_head" / "model.pth.tar-1",
+                        weights_only=False)["state_dict"] for i in range(2)]
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
+
+
+@pytest.fixture
+def world_copy(world, tmp_path):
+    """A private copy of the world that a test may damage."""
+    root = tmp_path / "data"
+    shutil.copytree(world, root, ignore=shutil.ignore_patterns("split_fewshot"))
+    return root
+
+
+def first_training_mask(root, coop_dir):
+    """The mask of a training image of seed 1's 2-shot base split."""
+    import pickle
+    cache = root / "fg_world" / "split_fewshot" / "shot_2-seed_1.pkl"
+    with open(cache, "rb") as f:
+        impath = pickle.load(f)["train"][0].impath
+    return impath, str(root / "mask" / os.path.relpath(impath, root))
+
+
+def test_missing_or_resized_mask_is_named(world_copy, small_clip, coop_base, tmp_path):
+    coop_dir, _ = coop_base
+    opts = ("DATASET.SUBSAMPLE_CLASSES", "base")
+    fvgpt(world_copy, coop_dir, tmp_path / "ok", *opts, "OPTIM.MAX_EPOCH", "1",
+          small_clip=small_clip)  # writes the few-shot cache of this copy
+    image, mask = first_training_mask(world_copy, coop_dir)
+    os.remove(mask)
+    code, log = fvgpt(world_copy, coop_dir, tmp_path / "missing", *opts,
+                      small_clip=small_clip, check=False)
+    assert code != 0 and "missing: 1" in log and mask in log
+
+    Image.new("L", (17, 17), 255).save(mask)
+    code, log = fvgpt(world_copy, coop_dir, tmp_path / "resized", *opts,
+                      small_clip=small_clip, check=False)
+    assert code != 0 and "size_mismatch: 1" in log and mask in log
+
+    log = fvgpt(world_copy, coop_dir, tmp_path / "full", *opts, "TRAINER.FVGPT.MISSING_MASK",
+                "full", small_clip=small_clip, check=False)[1]
+    assert "size_mismatch: 1" in log  # a wrong-sized mask is never replaced silently
+    os.remove(mask)
+    log = fvgpt(world_copy, coop_dir, tmp_path / "full2", *opts, "TRAINER.FVGPT.MISSING_MASK",
+                "full", small_clip=small_clip)
+    assert re.search(r"whole-image mask \(mask file missing\): [1-9]", log)
+
+
+def test_missing_backbone_checkpoint_is_named(world, small_clip, tmp_path):
+    missing = tmp_path / "no_such_coop_run"
+    code, log = fvgpt(world, missing, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base",
+                      small_clip=small_clip, check=False)
+    assert code != 0 and str(missing / "prompt_learner") in log
+
+
+def test_backbone_with_another_class_count_is_named(world, small_clip, tmp_path):
+    coop_all = tmp_path / "coop_all"
+    train(world, coop_all, "CoOp", "DATASET.SUBSAMPLE_CLASSES", "all", "TEST.NO_TEST", "True",
+          small_clip=small_clip)
+    code, log = fvgpt(world, coop_all, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base",
+                      small_clip=small_clip, check=False)
+    checkpoint = str(coop_all / "prompt_learner" / "model.pth.tar-1")
+    assert code != 0 and "trained on 36 classes" in log and checkpoint in log
+
+
+def test_unknown_config_key_is_named(world, small_clip, tmp_path):
+    code, log = train(world, tmp_path / "out", "CoOp", "TRAINER.COOP.N_CTXX", "4",
+                      small_clip=small_clip, check=False)
+    assert code != 0 and "TRAINER.COOP.N_CTXX" in log

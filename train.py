@@ -1,0 +1,104 @@
+"""Command-line entry point with CoOp's interface (KaiyangZhou/CoOp, train.py)."""
+import argparse
+
+import torch
+
+import fvgpt  # noqa: F401  makes `dassl` importable: the real one, else the built-in engine
+from dassl.config import get_cfg_default
+from dassl.engine import build_trainer
+from dassl.utils import collect_env_info, set_random_seed, setup_logger
+
+from fvgpt.config import add_project_config
+from fvgpt.foreground_shift import foreground_shift_index
+
+import datasets.all  # noqa: F401  registers every dataset reader
+import trainers.coop  # noqa: F401
+import trainers.fvgpt_coop  # noqa: F401
+import trainers.zsclip  # noqa: F401
+
+
+def reset_cfg(cfg, args):
+    """Command-line flags override the config files (as in CoOp)."""
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed:
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+
+
+def setup_cfg(args):
+    cfg = get_cfg_default()
+    add_project_config(cfg)
+    if args.dataset_config_file:
+        cfg.merge_from_file(args.dataset_config_file)
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    reset_cfg(cfg, args)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    return cfg
+
+
+def main(args):
+    cfg = setup_cfg(args)
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    setup_logger(cfg.OUTPUT_DIR)
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    print(f"Dassl engine: {fvgpt.dassl_backend.engine_name()}")
+    print(cfg)
+    print(f"** System info **\n{collect_env_info()}\n")
+
+    trainer = build_trainer(cfg)
+    if args.eval_only:
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+    elif not args.no_train:
+        trainer.train()
+    if cfg.TEST.FOREGROUND_SHIFT_INDEX:
+        d_fg = foreground_shift_index(trainer, cfg.TRAINER.FVGPT.TAU)
+        print(f"* foreground shift index D_fg: {d_fg:.4f}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=str, default="", help="path to dataset")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
+    parser.add_argument("--seed", type=int, default=-1, help="only a positive value fixes the seed")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to the trainer config")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset config")
+    parser.add_argument("--trainer", type=str, default="", help="name of trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of CNN backbone")
+    parser.add_argument("--head", type=str, default="", help="name of head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory (eval-only)")
+    parser.add_argument("--load-epoch", type=int, help="load the weights saved at this epoch (eval-only)")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options using the command line")
+    return parser
+
+
+if __name__ == "__main__":
+    main(build_parser().parse_args())

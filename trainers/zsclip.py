@@ -1,0 +1,28 @@
+"""Zero-shot CLIP with the dataset's hand-written prompt (CoOp's ZeroshotCLIP)."""
+import torch
+import torch.nn.functional as F
+
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+
+from fvgpt.backbones.coop import tokenize_classnames
+from fvgpt.clip_loader import clip_from_config
+from fvgpt.templates import template_for
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(TrainerX):
+    """Nothing to train: run with --eval-only."""
+
+    def build_model(self):
+        self.clip_model = clip_from_config(self.cfg, "fp16", self.device)
+        template = template_for(self.cfg.DATASET.NAME)
+        print(f"Prompt: {template!r}")
+        tokens = tokenize_classnames(self.dm.dataset.classnames, template).to(self.device)
+        with torch.no_grad():
+            self.text_features = F.normalize(self.clip_model.encode_text(tokens).float(), dim=-1)
+
+    @torch.no_grad()
+    def model_inference(self, image):
+        features = self.clip_model.encode_image(image.type(self.clip_model.dtype)).float()
+        scale = self.clip_model.logit_scale.exp().float()
+        return scale * F.normalize(features, dim=-1) @ self.text_features.t()
