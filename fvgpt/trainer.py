@@ -1,4 +1,6 @@
 """The Dassl glue shared by every FVG-PT trainer: frozen backbone + FVGPTHead + masked data."""
+import os
+
 import torch
 
 from dassl.data import DataManager
@@ -133,6 +135,19 @@ class FVGPTTrainer(TrainerX):
         logits = self.backbone.logits(features)
         logits_clip = self.backbone.clip_logits(self.backbone.clip_image_features(image, features))
         return self.head.pc_logits(logits, logits_clip)[0]
+
+    def load_model(self, directory, epoch=None):
+        """Load a saved ``fvgpt_head`` (epoch None: ``model-best.pth.tar``, as in Dassl)."""
+        name = f"model.pth.tar-{epoch}" if epoch else "model-best.pth.tar"
+        path = os.path.join(directory, "fvgpt_head", name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"FVG-PT checkpoint not found: {path}. Pass the --output-dir "
+                                    "of an FVG-PT training run as --model-dir, and a saved "
+                                    "--load-epoch.")
+        # Dassl checkpoints pickle the scheduler, so torch's weights-only loading refuses them.
+        checkpoint = torch.load(path, map_location=self.device, weights_only=False)
+        self.head.load_state_dict(checkpoint["state_dict"])
+        print(f"Loaded {path} (epoch {checkpoint['epoch']})")
 
     def after_train(self):
         if self.cfg.TRAINER.FVGPT.MISSING_MASK == "full":

@@ -38,7 +38,7 @@ def small_clip(tmp_path_factory):
     return str(path)
 
 
-def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None):
+def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None, env=None):
     """Run ``python train.py`` as a user would; returns its stdout + stderr."""
     config = f"configs/trainers/{trainer}/world.yaml"
     cmd = [sys.executable, "train.py", "--root", str(root), "--seed", str(seed),
@@ -47,7 +47,7 @@ def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=N
     if eval_only:
         cmd += ["--eval-only", "--model-dir", str(eval_only), "--load-epoch", "1"]
     cmd += FAST + ["MODEL.BACKBONE.NAME", small_clip] + list(opts)
-    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     log = run.stdout + run.stderr
     if check:
         assert run.returncode == 0, log[-3000:]
@@ -168,3 +168,17 @@ def test_unknown_config_key_is_named(world, small_clip, tmp_path):
     code, log = train(world, tmp_path / "out", "CoOp", "TRAINER.COOP.N_CTXX", "4",
                       small_clip=small_clip, check=False)
     assert code != 0 and "TRAINER.COOP.N_CTXX" in log
+
+
+def test_trainers_run_under_real_dassl(world, small_clip, tmp_path, real_dassl_env):
+    """Skipped unless DASSL_PATH points at a real Dassl.pytorch checkout."""
+    coop = tmp_path / "coop"
+    log = train(world, coop, "CoOp", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "2",
+                small_clip=small_clip, env=real_dassl_env)
+    assert "Dassl engine: real" in log and "* accuracy" in log
+    log = fvgpt(world, coop, tmp_path / "fvgpt", "DATASET.SUBSAMPLE_CLASSES", "base",
+                small_clip=small_clip, env=real_dassl_env)
+    assert "Dassl engine: real" in log and "# FVG-PT learnable parameters" in log
+    new = fvgpt(world, coop, tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES", "new",
+                small_clip=small_clip, eval_only=tmp_path / "fvgpt", env=real_dassl_env)
+    assert "Test-time branch: pc" in new and "* accuracy" in new
