@@ -106,7 +106,7 @@ def fewshot_train_val(reader, cfg, train, val, split_fewshot_dir):
         print(f"Loading preprocessed few-shot data from {cache}")
         with open(cache, "rb") as f:
             data = pickle.load(f)
-        return data["train"], data["val"]
+        return data["train"], data.get("val", val)  # CoOp's ImageNet caches hold "train" only
     train = reader.generate_fewshot_dataset(train, num_shots=num_shots)
     val = reader.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
     print(f"Saving preprocessed few-shot data to {cache}")

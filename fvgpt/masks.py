@@ -6,6 +6,7 @@ the mask is ``ROOT/mask/<rel>/<name>``, same relative path and file name, white
 foreground on black, binarised at 0.5.
 """
 import os
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -31,15 +32,15 @@ class MaskSizeError(MaskError):
 
 def mask_path_for(impath, root, mask_root=""):
     """Mask path of ``impath``: ``<mask_root or ROOT/mask>/<path relative to ROOT>``."""
-    root = os.path.abspath(root)
-    rel = os.path.relpath(os.path.abspath(impath), root)
+    root = os.path.abspath(os.path.expanduser(root))
+    rel = os.path.relpath(os.path.abspath(os.path.expanduser(impath)), root)
     if rel.startswith(os.pardir):
         raise MaskError(
             f"Image {impath} is not inside DATASET.ROOT={root}, so its mask path "
             "ROOT/mask/<relative path> is undefined. Set --root to the folder that "
             "holds both the images and the 'mask' folder."
         )
-    return os.path.join(mask_root or os.path.join(root, "mask"), rel)
+    return os.path.join(os.path.expanduser(mask_root) if mask_root else os.path.join(root, "mask"), rel)
 
 
 def read_mask(mask_path, image_path, image_size):
@@ -75,29 +76,74 @@ def is_empty(mask, threshold):
     return mask.getextrema()[1] / 255.0 <= threshold
 
 
-def audit_masks(impaths, root, mask_root="", threshold=0.5):
-    """Check every image's mask; returns a dict of lists of problem paths and the areas.
+@dataclass
+class MaskReport:
+    """What was found for the masks of a list of training images."""
 
-    Keys: ``ok``, ``missing``, ``unreadable``, ``size_mismatch``, ``empty`` (mask
-    paths) and ``areas`` (foreground fraction of each readable, well-sized mask).
-    """
-    report = {k: [] for k in ("ok", "missing", "unreadable", "size_mismatch", "empty", "areas")}
+    mask_root: str
+    threshold: float
+    n_images: int = 0
+    missing: list = field(default_factory=list)            # mask paths
+    unreadable: list = field(default_factory=list)         # (mask path, reason)
+    wrong_size: list = field(default_factory=list)         # (mask path, reason)
+    unreadable_images: list = field(default_factory=list)  # (image path, reason)
+    empty: list = field(default_factory=list)              # mask paths
+    areas: list = field(default_factory=list)              # foreground fraction per usable mask
+
+    @property
+    def n_found(self):
+        """Images whose mask file exists."""
+        return self.n_images - len(self.missing)
+
+    def failures(self, missing_mask="error", empty_mask="error"):
+        """{kind: entries} that would stop a training run under these policies."""
+        found = {"missing mask(s)": self.missing if missing_mask == "error" else [],
+                 "unreadable mask(s)": self.unreadable,
+                 "mask(s) of another size than their image": self.wrong_size,
+                 "unreadable image(s)": self.unreadable_images,
+                 "empty mask(s)": self.empty if empty_mask == "error" else []}
+        return {kind: entries for kind, entries in found.items() if entries}
+
+    def problems(self, missing_mask="error", empty_mask="error"):
+        """Why a training run with these policies would stop (empty when it would not)."""
+        return [f"{len(v)} {k}" for k, v in self.failures(missing_mask, empty_mask).items()]
+
+
+def decoded_size(impath):
+    """(W, H) of an image after decoding it fully, as the data loader will."""
+    with Image.open(impath) as f:
+        f.load()
+        return f.size
+
+
+def audit_masks(impaths, root, mask_root="", threshold=0.5):
+    """Open the mask of every image in ``impaths`` and sort the problems into a MaskReport."""
+    root = os.path.expanduser(root)
+    report = MaskReport(mask_root=mask_root or os.path.join(os.path.abspath(root), "mask"),
+                        threshold=threshold)
     for impath in impaths:
+        report.n_images += 1
         mask_path = mask_path_for(impath, root, mask_root)
-        if not os.path.isfile(mask_path):
-            report["missing"].append(mask_path)
+        has_mask = os.path.isfile(mask_path)
+        if not has_mask:
+            report.missing.append(mask_path)
+        try:
+            size = decoded_size(impath)
+        except Exception as e:  # PIL raises several types for a damaged file
+            report.unreadable_images.append((impath, f"{type(e).__name__}: {e}"))
+            continue
+        if not has_mask:
             continue
         try:
-            with Image.open(impath) as img:
-                image_size = img.size
-            mask = read_mask(mask_path, impath, image_size)
-        except MaskSizeError:
-            report["size_mismatch"].append(mask_path)
+            mask = read_mask(mask_path, impath, size)
+        except MaskSizeError as e:
+            report.wrong_size.append((mask_path, str(e)))
             continue
-        except (UnreadableMaskError, OSError):  # OSError: the image itself is unreadable
-            report["unreadable"].append(mask_path)
+        except UnreadableMaskError as e:
+            report.unreadable.append((mask_path, str(e)))
             continue
+        if is_empty(mask, threshold):
+            report.empty.append(mask_path)
         on = sum(mask.histogram()[int(threshold * 255) + 1:])  # pixels with value/255 > threshold
-        report["areas"].append(on / (mask.size[0] * mask.size[1]))
-        report["empty" if on == 0 else "ok"].append(mask_path)
+        report.areas.append(on / (size[0] * size[1]))
     return report

@@ -86,21 +86,18 @@ class FVGPTTrainer(TrainerX):
         fv = self.cfg.TRAINER.FVGPT
         report = audit_masks([d.impath for d in self.dm.dataset.train_x], self.cfg.DATASET.ROOT,
                              fv.MASK_ROOT, fv.MASK_THRESHOLD)
-        fatal = {"unreadable": report["unreadable"], "size_mismatch": report["size_mismatch"]}
-        if fv.MISSING_MASK == "error":
-            fatal["missing"] = report["missing"]
-        if fv.EMPTY_MASK == "error":
-            fatal["empty"] = report["empty"]
-        problems = {k: v for k, v in fatal.items() if v}
-        if problems:
-            lines = [f"  {k}: {len(v)}, e.g. {', '.join(v[:3])}" for k, v in problems.items()]
+        failures = report.failures(fv.MISSING_MASK, fv.EMPTY_MASK)
+        if failures:
+            lines = [f"  {kind}: {len(entries)}, e.g. "
+                     + ", ".join(e if isinstance(e, str) else e[0] for e in entries[:3])
+                     for kind, entries in failures.items()]
             raise MaskError(
                 "Training masks that would stop the run:\n" + "\n".join(lines) + "\nCheck the "
                 "folder with `python -m masks.check_masks`, fix the files, or choose "
                 "TRAINER.FVGPT.MISSING_MASK full / EMPTY_MASK keep."
             )
-        print(f"Training masks checked: {len(report['ok'])} ok, {len(report['missing'])} missing, "
-              f"{len(report['empty'])} empty")
+        print(f"Training masks checked: {report.n_found - len(report.empty)} ok, "
+              f"{len(report.missing)} missing, {len(report.empty)} empty")
 
     def parse_batch_train(self, batch):
         keys = ("img", "img_fg", "mask", "label")

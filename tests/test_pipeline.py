@@ -131,16 +131,16 @@ def test_missing_or_resized_mask_is_named(world_copy, small_clip, coop_base, tmp
     os.remove(mask)
     code, log = fvgpt(world_copy, coop_dir, tmp_path / "missing", *opts,
                       small_clip=small_clip, check=False)
-    assert code != 0 and "missing: 1" in log and mask in log
+    assert code != 0 and "missing mask(s): 1" in log and mask in log
 
     Image.new("L", (17, 17), 255).save(mask)
     code, log = fvgpt(world_copy, coop_dir, tmp_path / "resized", *opts,
                       small_clip=small_clip, check=False)
-    assert code != 0 and "size_mismatch: 1" in log and mask in log
+    assert code != 0 and "mask(s) of another size than their image: 1" in log and mask in log
 
     log = fvgpt(world_copy, coop_dir, tmp_path / "full", *opts, "TRAINER.FVGPT.MISSING_MASK",
                 "full", small_clip=small_clip, check=False)[1]
-    assert "size_mismatch: 1" in log  # a wrong-sized mask is never replaced silently
+    assert "mask(s) of another size than their image: 1" in log  # a wrong-sized mask is never replaced silently
     os.remove(mask)
     log = fvgpt(world_copy, coop_dir, tmp_path / "full2", *opts, "TRAINER.FVGPT.MISSING_MASK",
                 "full", small_clip=small_clip)

@@ -1,0 +1,123 @@
+"""Check the foreground masks of the training images a run would use.
+
+    python -m masks.check_masks --root DATA --dataset-config-file configs/datasets/oxford_pets.yaml \\
+        [--mask-root DIR] [--seed 1 --num-shots 16 --subsample base] \\
+        [--threshold 0.5] [--missing-mask error|full] [--empty-mask error|keep]
+
+The data set is read by the same reader and few-shot/base-new rules as a
+training run (without --num-shots: every training image, which covers any
+few-shot sample). For each training image the mask at
+``<MASK_ROOT or ROOT/mask>/<image path relative to ROOT>`` is opened; the report
+counts masks found, missing, unreadable, of another size than their image, and
+empty (no pixel above the threshold), and gives the foreground-area quartiles.
+Exit status: 0 when training would start, 1 when it would stop on a mask or an
+image, 2 when the data set itself cannot be read.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import fvgpt  # noqa: F401  (makes ``dassl`` importable)
+from dassl.config import get_cfg_default
+from dassl.data.datasets import DATASET_REGISTRY
+from dassl.utils import set_random_seed
+
+import datasets.all  # noqa: F401  (registers the readers)
+from fvgpt.masks import EMPTY_MASK_POLICIES, MISSING_MASK_POLICIES, MaskError, audit_masks
+
+
+def check_training_masks(dataset, root, mask_root="", threshold=0.5):
+    """A ``MaskReport`` for the masks of ``dataset.train_x``."""
+    return audit_masks([item.impath for item in dataset.train_x], root, mask_root, threshold)
+
+
+def format_report(report, dataset_name, missing_mask="error", empty_mask="error", max_listed=10):
+    """The report as text; at most ``max_listed`` paths per kind of problem."""
+    lines = [
+        f"Data set {dataset_name}: {report.n_images} training image(s)",
+        f"Mask folder: {report.mask_root}",
+        f"Masks found: {report.n_found}/{report.n_images}",
+    ]
+
+    def section(title, entries):
+        lines.append(f"{title}: {len(entries)}")
+        for entry in entries[:max_listed]:
+            lines.append("  " + (entry if isinstance(entry, str) else f"{entry[0]}\n    {entry[1]}"))
+        if len(entries) > max_listed:
+            lines.append(f"  ... and {len(entries) - max_listed} more")
+
+    section("Missing masks", report.missing)
+    section("Unreadable masks", report.unreadable)
+    section("Masks of another size than their image", report.wrong_size)
+    section("Unreadable images", report.unreadable_images)
+    section(f"Empty masks (no pixel above {report.threshold})", report.empty)
+    if report.areas:
+        q = np.percentile(report.areas, [0, 25, 50, 75, 100])
+        lines.append("Foreground area (fraction of the image): "
+                     f"min {q[0]:.3f}, q1 {q[1]:.3f}, median {q[2]:.3f}, q3 {q[3]:.3f}, max {q[4]:.3f}")
+    problems = report.problems(missing_mask, empty_mask)
+    if problems:
+        lines.append("FAIL: a training run would stop on " + ", ".join(problems) + ".")
+    else:
+        lines.append("OK: every training image has a usable mask "
+                     f"(MISSING_MASK={missing_mask}, EMPTY_MASK={empty_mask}).")
+    return "\n".join(lines)
+
+
+def dataset_cfg(args):
+    """The data part of a run's config: Dassl defaults, CoOp's SUBSAMPLE_CLASSES, the YAML file."""
+    cfg = get_cfg_default()
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # added by CoOp's train.py (extend_cfg)
+    cfg.merge_from_file(args.dataset_config_file)
+    cfg.DATASET.ROOT = args.root
+    cfg.DATASET.NUM_SHOTS = args.num_shots
+    cfg.DATASET.SUBSAMPLE_CLASSES = args.subsample
+    cfg.SEED = args.seed
+    return cfg
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m masks.check_masks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="DATASET.ROOT, as given to train.py")
+    parser.add_argument("--dataset-config-file", required=True,
+                        help="e.g. configs/datasets/oxford_pets.yaml")
+    parser.add_argument("--mask-root", default="",
+                        help="TRAINER.FVGPT.MASK_ROOT (default: ROOT/mask)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--num-shots", type=int, default=-1,
+                        help="DATASET.NUM_SHOTS (default -1: every training image)")
+    parser.add_argument("--subsample", choices=("all", "base", "new"), default="all",
+                        help="DATASET.SUBSAMPLE_CLASSES")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="TRAINER.FVGPT.MASK_THRESHOLD")
+    parser.add_argument("--missing-mask", choices=MISSING_MASK_POLICIES, default="error",
+                        help="TRAINER.FVGPT.MISSING_MASK")
+    parser.add_argument("--empty-mask", choices=EMPTY_MASK_POLICIES, default="error",
+                        help="TRAINER.FVGPT.EMPTY_MASK")
+    parser.add_argument("--max-listed", type=int, default=10,
+                        help="paths listed per kind of problem")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Run the check; return the exit status."""
+    args = parse_args(argv)
+    cfg = dataset_cfg(args)
+    set_random_seed(cfg.SEED)  # as train.py does before building the data set
+    try:
+        dataset = DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
+        report = check_training_masks(dataset, os.path.expanduser(args.root),
+                                      os.path.expanduser(args.mask_root), args.threshold)
+    except (OSError, ValueError, KeyError, MaskError) as e:
+        print(f"Cannot check the masks: {e}", file=sys.stderr)
+        return 2
+    print(format_report(report, cfg.DATASET.NAME, args.missing_mask, args.empty_mask,
+                        args.max_listed))
+    return 1 if report.problems(args.missing_mask, args.empty_mask) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

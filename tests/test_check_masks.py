@@ -1,0 +1,130 @@
+"""``python -m masks.check_masks``: the report and exit status on good and damaged mask trees."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fixture_trees import (CONFIG_FILES, REPO_CONFIGS, REPO_ROOT, build_reader, build_tree,
+                           reader_cfg, write_mask)
+from fvgpt.masks import mask_path_for
+from masks.check_masks import check_training_masks, main
+
+PETS_CONFIG = os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])
+
+
+@pytest.fixture
+def pets(tmp_path):
+    """An Oxford Pets tree with a mask for every image, and its training images."""
+    tree = build_tree("OxfordPets", str(tmp_path))
+    train = build_reader(reader_cfg(tree.root, "OxfordPets")).train_x
+    return tree, [item.impath for item in train]
+
+
+def run_check(capsys, root, *extra):
+    status = main(["--root", root, "--dataset-config-file", PETS_CONFIG, *extra])
+    return status, capsys.readouterr().out
+
+
+def test_good_tree_passes_with_area_quartiles(pets, capsys):
+    tree, train = pets
+    status, out = run_check(capsys, tree.root)
+
+    assert status == 0
+    assert f"Masks found: {len(train)}/{len(train)}" in out
+    # fixture masks cover 1 to 4 of the 8 rows
+    assert "min 0.125" in out and "max 0.500" in out
+    assert out.rstrip().splitlines()[-1].startswith("OK")
+
+
+def test_missing_mask_fails_unless_policy_is_full(pets, capsys):
+    tree, train = pets
+    missing = mask_path_for(train[0], tree.root)
+    os.remove(missing)
+
+    status, out = run_check(capsys, tree.root)
+    assert status == 1
+    assert "Missing masks: 1" in out and missing in out
+    assert f"Masks found: {len(train) - 1}/{len(train)}" in out
+
+    status, out = run_check(capsys, tree.root, "--missing-mask", "full")
+    assert status == 0
+
+
+def test_mask_of_another_size_fails(pets, capsys):
+    tree, train = pets
+    wrong = mask_path_for(train[1], tree.root)
+    write_mask(wrong, size=(8, 10))
+
+    status, out = run_check(capsys, tree.root)
+    assert status == 1
+    assert "Masks of another size than their image: 1" in out
+    assert "8x10" in out and "10x8" in out
+
+
+def test_unreadable_mask_and_image_fail(pets, capsys):
+    tree, train = pets
+    with open(mask_path_for(train[2], tree.root), "wb") as f:
+        f.write(b"not an image")
+    with open(train[3], "wb") as f:
+        f.write(b"not an image either")
+
+    status, out = run_check(capsys, tree.root)
+    assert status == 1
+    assert "Unreadable masks: 1" in out
+    assert "Unreadable images: 1" in out and train[3] in out
+
+
+def test_empty_mask_fails_unless_policy_is_keep(pets, capsys):
+    tree, train = pets
+    write_mask(mask_path_for(train[4], tree.root), empty=True)
+
+    status, out = run_check(capsys, tree.root)
+    assert status == 1
+    assert "Empty masks (no pixel above 0.5): 1" in out
+    assert "min 0.000" in out
+
+    status, _ = run_check(capsys, tree.root, "--empty-mask", "keep")
+    assert status == 0
+
+
+def test_separate_mask_root_and_few_shot_base_split(pets, tmp_path, capsys):
+    tree, train = pets
+    mask_root = tmp_path / "elsewhere"
+    os.rename(os.path.join(tree.root, "mask"), mask_root)
+
+    status, out = run_check(capsys, tree.root, "--num-shots", "2", "--subsample", "base")
+    assert status == 1 and "Missing masks: 4" in out
+
+    status, out = run_check(capsys, tree.root, "--mask-root", str(mask_root),
+                            "--num-shots", "2", "--subsample", "base", "--seed", "3")
+    assert status == 0 and "Masks found: 4/4" in out
+
+
+def test_report_lists_each_problem(pets):
+    tree, train = pets
+    os.remove(mask_path_for(train[0], tree.root))
+    data = build_reader(reader_cfg(tree.root, "OxfordPets"))
+
+    report = check_training_masks(data, tree.root)
+
+    assert report.n_images == len(train)
+    assert report.missing == [mask_path_for(train[0], tree.root)]
+    assert report.problems() == ["1 missing mask(s)"]
+    assert report.problems(missing_mask="full") == []
+    assert len(report.areas) == len(train) - 1
+
+
+def test_unreadable_data_set_exits_2(tmp_path, capsys):
+    status = main(["--root", str(tmp_path), "--dataset-config-file", PETS_CONFIG])
+    assert status == 2
+    assert "oxford_pets" in capsys.readouterr().err
+
+
+def test_runs_as_a_module(pets):
+    tree, _ = pets
+    done = subprocess.run([sys.executable, "-m", "masks.check_masks", "--root", tree.root,
+                           "--dataset-config-file", PETS_CONFIG],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "OK:" in done.stdout
