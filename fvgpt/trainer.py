@@ -58,6 +58,7 @@ class FVGPTTrainer(TrainerX):
         template = fv.CLIP_TEMPLATE or template_for(cfg.DATASET.NAME)
         print(f"Zero-shot prior prompt: {template!r}")
         self.backbone = self.backbone_class(cfg, self.dm.dataset.classnames, clip_model, template)
+        self.backbone.to(self.device)
         self.backbone_path = self.backbone.load(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
         print(f"Frozen backbone loaded from {self.backbone_path}")
         embed_dim = self.backbone.clip_class_features.shape[1]

@@ -24,7 +24,7 @@ class CoOp(TrainerX):
     def build_model(self):
         cfg = self.cfg
         clip_model = clip_from_config(cfg, cfg.TRAINER.COOP.PREC, self.device)
-        self.model = CoOpCLIP(cfg.TRAINER.COOP, self.dm.dataset.classnames, clip_model)
+        self.model = CoOpCLIP(cfg.TRAINER.COOP, self.dm.dataset.classnames, clip_model).to(self.device)
         for name, param in self.model.named_parameters():
             param.requires_grad_(name.startswith("prompt_learner"))
         print(f"# CoOp learnable parameters: {count_num_param(self.model.prompt_learner):,}")

@@ -48,12 +48,12 @@ class PromptLearner(nn.Module):
         super().__init__()
         n_cls, n_ctx = len(classnames), coop_cfg.N_CTX
         dim = clip_model.ln_final.weight.shape[0]
-        dtype = clip_model.dtype
+        dtype, device = clip_model.dtype, clip_model.token_embedding.weight.device
         if coop_cfg.CTX_INIT:
             words = coop_cfg.CTX_INIT.replace("_", " ")
             n_ctx = len(words.split(" "))
             with torch.no_grad():
-                embedding = clip_model.token_embedding(clip.tokenize(words)).type(dtype)
+                embedding = clip_model.token_embedding(clip.tokenize(words).to(device)).type(dtype)
             ctx = embedding[0, 1:1 + n_ctx]
             if coop_cfg.CSC:
                 ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
@@ -61,7 +61,8 @@ class PromptLearner(nn.Module):
         else:
             shape = (n_cls, n_ctx, dim) if coop_cfg.CSC else (n_ctx, dim)
             ctx = torch.empty(shape, dtype=dtype)
-            nn.init.normal_(ctx, std=0.02)  # CoOp's random initialisation
+            nn.init.normal_(ctx, std=0.02)  # CoOp's random initialisation (drawn on the CPU)
+            ctx = ctx.to(device)
             prefix = " ".join(["X"] * n_ctx)
         print(f'CoOp context: "{prefix}" ({n_ctx} tokens, '
               f'{"class-specific" if coop_cfg.CSC else "unified"})')
@@ -75,7 +76,7 @@ class PromptLearner(nn.Module):
         self.name_lens = [len(_tokenizer.encode(n)) for n in names]
         self.tokenized_prompts = clip.tokenize([f"{prefix} {n}." for n in names])
         with torch.no_grad():
-            embedding = clip_model.token_embedding(self.tokenized_prompts).type(dtype)
+            embedding = clip_model.token_embedding(self.tokenized_prompts.to(device)).type(dtype)
         self.register_buffer("token_prefix", embedding[:, :1])  # start-of-text
         self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:])  # class, '.', end
 
