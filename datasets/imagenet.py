@@ -49,6 +49,24 @@ def read_wnid_folders(image_dir, classnames, classnames_file, all_classes=True):
             for impath in image_files(os.path.join(image_dir, folder))]
 
 
+class WnidFolderTestSet(DatasetBase):
+    """A test-only ImageNet variant: ``<dataset_dir>/<image_subdir>/<wnid>/`` and ``classnames.txt``.
+
+    Subclasses set ``dataset_dir``, ``image_subdir`` and ``all_classes`` (see read_wnid_folders).
+    """
+
+    image_subdir = "images"
+    all_classes = True
+
+    def __init__(self, cfg):
+        self.dataset_dir = dataset_folder(cfg, self.dataset_dir)
+        self.image_dir = os.path.join(self.dataset_dir, self.image_subdir)
+        classnames_file = os.path.join(self.dataset_dir, "classnames.txt")
+        data = read_wnid_folders(self.image_dir, read_classnames(classnames_file), classnames_file,
+                                 all_classes=self.all_classes)
+        super().__init__(train_x=data, test=data)
+
+
 @DATASET_REGISTRY.register()
 class ImageNet(DatasetBase):
     """ImageNet-1k; its val set is the test set (and the val set, as in CoOp)."""

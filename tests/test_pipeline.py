@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from clip.model import CLIP
+from fixture_trees import build_tree
 from fvgpt.world.generate import ensure_world
 from fvgpt.world.tiny_clip import TINY_CLIP
 
@@ -38,11 +39,12 @@ def small_clip(tmp_path_factory):
     return str(path)
 
 
-def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None, env=None):
+def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None, env=None,
+          dataset_config="configs/datasets/fg_world.yaml"):
     """Run ``python train.py`` as a user would; returns its stdout + stderr."""
     config = f"configs/trainers/{trainer}/world.yaml"
     cmd = [sys.executable, "train.py", "--root", str(root), "--seed", str(seed),
-           "--trainer", trainer, "--dataset-config-file", "configs/datasets/fg_world.yaml",
+           "--trainer", trainer, "--dataset-config-file", dataset_config,
            "--config-file", config, "--output-dir", str(out)]
     if eval_only:
         cmd += ["--eval-only", "--model-dir", str(eval_only), "--load-epoch", "1"]
@@ -181,4 +183,21 @@ def test_trainers_run_under_real_dassl(world, small_clip, tmp_path, real_dassl_e
     assert "Dassl engine: real" in log and "# FVG-PT learnable parameters" in log
     new = fvgpt(world, coop, tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES", "new",
                 small_clip=small_clip, eval_only=tmp_path / "fvgpt", env=real_dassl_env)
+    assert "Test-time branch: pc" in new and "* accuracy" in new
+
+
+@pytest.mark.parametrize("engine", ["builtin", "real"])
+def test_coop_then_fvgpt_on_a_real_data_set_layout(engine, small_clip, tmp_path, request):
+    """OxfordPets exactly as CoOp's DATASETS.md lays it out (a fixture tree), masks under ROOT/mask/."""
+    env = request.getfixturevalue("real_dassl_env") if engine == "real" else None
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    pets = dict(small_clip=small_clip, env=env, dataset_config="configs/datasets/oxford_pets.yaml")
+    size = ["INPUT.SIZE", "(32, 32)"]
+    train(tree.root, tmp_path / "coop", "CoOp", "DATASET.SUBSAMPLE_CLASSES", "base", *size, **pets)
+    log = fvgpt(tree.root, tmp_path / "coop", tmp_path / "fvgpt", "DATASET.SUBSAMPLE_CLASSES",
+                "base", *size, **pets)
+    assert f"Dassl engine: {engine}" in log
+    assert "Test-time branch: fdc" in log and "* accuracy" in log
+    new = fvgpt(tree.root, tmp_path / "coop", tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES",
+                "new", *size, eval_only=tmp_path / "fvgpt", **pets)
     assert "Test-time branch: pc" in new and "* accuracy" in new

@@ -5,6 +5,7 @@ can hold only one ``dassl``.
 """
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -178,3 +179,14 @@ def test_dassl_loads_its_own_warmup_checkpoints(real_dassl_env, tmp_path):
                          env=real_dassl_env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "loaded epoch 1" in run.stdout
+
+
+def test_every_reader_passes_its_fixture_tests_under_real_dassl(real_dassl_env):
+    """tests/test_dataset_readers.py again, in a process where ``dassl`` is the real package."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_dataset_readers.py",
+         "tests/test_check_masks.py"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        env=real_dassl_env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout

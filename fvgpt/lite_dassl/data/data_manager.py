@@ -77,56 +77,39 @@ class DataManager:
             print("* Using custom transform for testing")
             tfm_test = custom_tfm_test
 
-        x_cfg = cfg.DATALOADER.TRAIN_X
-        self.train_loader_x = build_data_loader(
-            cfg,
-            sampler_type=x_cfg.SAMPLER,
-            data_source=dataset.train_x,
-            batch_size=x_cfg.BATCH_SIZE,
-            n_domain=x_cfg.N_DOMAIN,
-            n_ins=x_cfg.N_INS,
-            tfm=tfm_train,
-            is_train=True,
-            dataset_wrapper=dataset_wrapper,
-        )
-
-        self.train_loader_u = None
-        if dataset.train_u:
-            u_cfg = x_cfg if cfg.DATALOADER.TRAIN_U.SAME_AS_X else cfg.DATALOADER.TRAIN_U
-            self.train_loader_u = build_data_loader(
+        def train_loader(loader_cfg, data_source):
+            return build_data_loader(
                 cfg,
-                sampler_type=u_cfg.SAMPLER,
-                data_source=dataset.train_u,
-                batch_size=u_cfg.BATCH_SIZE,
-                n_domain=u_cfg.N_DOMAIN,
-                n_ins=u_cfg.N_INS,
+                sampler_type=loader_cfg.SAMPLER,
+                data_source=data_source,
+                batch_size=loader_cfg.BATCH_SIZE,
+                n_domain=loader_cfg.N_DOMAIN,
+                n_ins=loader_cfg.N_INS,
                 tfm=tfm_train,
                 is_train=True,
                 dataset_wrapper=dataset_wrapper,
             )
 
-        test_cfg = cfg.DATALOADER.TEST
-        self.val_loader = None
-        if dataset.val:
-            self.val_loader = build_data_loader(
+        x_cfg = cfg.DATALOADER.TRAIN_X
+        self.train_loader_x = train_loader(x_cfg, dataset.train_x)
+        self.train_loader_u = None
+        if dataset.train_u:
+            u_cfg = x_cfg if cfg.DATALOADER.TRAIN_U.SAME_AS_X else cfg.DATALOADER.TRAIN_U
+            self.train_loader_u = train_loader(u_cfg, dataset.train_u)
+
+        def test_loader(data_source):
+            return build_data_loader(
                 cfg,
-                sampler_type=test_cfg.SAMPLER,
-                data_source=dataset.val,
-                batch_size=test_cfg.BATCH_SIZE,
+                sampler_type=cfg.DATALOADER.TEST.SAMPLER,
+                data_source=data_source,
+                batch_size=cfg.DATALOADER.TEST.BATCH_SIZE,
                 tfm=tfm_test,
                 is_train=False,
                 dataset_wrapper=dataset_wrapper,
             )
 
-        self.test_loader = build_data_loader(
-            cfg,
-            sampler_type=test_cfg.SAMPLER,
-            data_source=dataset.test,
-            batch_size=test_cfg.BATCH_SIZE,
-            tfm=tfm_test,
-            is_train=False,
-            dataset_wrapper=dataset_wrapper,
-        )
+        self.val_loader = test_loader(dataset.val) if dataset.val else None
+        self.test_loader = test_loader(dataset.test)
 
         self.dataset = dataset
         self._num_classes = dataset.num_classes
