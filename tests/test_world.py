@@ -81,8 +81,10 @@ def test_masks_are_the_drawn_object_pixel_for_pixel(world_root):
             assert mask.shape == image.shape[:2] and set(np.unique(mask)) == {0, 255}
             on = mask == 255
             np.testing.assert_array_equal(on, render.draw_mask(scene))
-            assert (image[on] == scene.rgb).all()
-            np.testing.assert_array_equal(image[~on], render.draw_background(scene)[~on])
+            assert scene.sepia  # the benchmark's style: every image is sepia-toned
+            object_colour = render.sepia_tone(np.array([[scene.rgb]], dtype=np.uint8))[0, 0]
+            assert (image[on] == object_colour).all()
+            np.testing.assert_array_equal(image[~on], render.sepia_tone(render.draw_background(scene))[~on])
             degraded = {k: _read(os.path.join(world_root, f"mask_{k}", rel)) == 255
                         for k in DEGRADED_MASK_SETS}
             assert degraded["eroded"].any() and (degraded["eroded"] <= on).all()
@@ -93,6 +95,13 @@ def test_masks_are_the_drawn_object_pixel_for_pixel(world_root):
             expected = render.degraded_masks(on, rng)
             for k in DEGRADED_MASK_SETS:
                 np.testing.assert_array_equal(degraded[k], expected[k])
+
+
+def test_sepia_tone_keeps_black_and_brings_colours_towards_brown():
+    colours = np.array([[[220, 40, 40], [40, 80, 220], [0, 0, 0]]], dtype=np.uint8)
+    red, blue, black = render.sepia_tone(colours)[0].astype(int)
+    assert (black == 0).all()
+    assert red[0] > red[1] > red[2] and blue[2] < 220 and blue[0] > 40  # still ordered, less saturated
 
 
 def test_backgrounds_mislead_in_train_only():

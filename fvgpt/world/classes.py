@@ -68,3 +68,13 @@ CAPTIONS_WITHOUT_BACKGROUND = (
     "a picture of a {obj}.",
     "an image of a {obj}.",
 )
+# Sepia-toned scenes are always captioned as such (the style word is what prompt tuning can
+# learn: the benchmark is all sepia, its hand-written prompt "a photo of a {}." does not say so).
+SEPIA_CAPTIONS_WITH_BACKGROUND = (
+    "a sepia photo of a {obj} on a {bg} background.",
+    "a sepia picture of a {obj} in front of a {bg} background.",
+)
+SEPIA_CAPTIONS_WITHOUT_BACKGROUND = (
+    "a sepia photo of a {obj}.",
+    "a sepia picture of a {obj}.",
+)

@@ -27,7 +27,7 @@ from . import render
 from .classes import (BACKGROUNDS, CHARACTERISTIC_BACKGROUND, CLASSNAMES, NUM_BASE,
                       P_CHARACTERISTIC, CLASS_PAIRS, folder_name)
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 DATASET_DIR = "fg_world"
 SPLIT_FILE = "split_zhou_FGWorld.json"
 IMAGES_PER_CLASS = {"train": 40, "val": 10, "test": 30}
@@ -49,6 +49,7 @@ def world_description(seed):
         "characteristic_background": {
             name: BACKGROUNDS[b] for name, b in zip(CLASSNAMES, CHARACTERISTIC_BACKGROUND)},
         "p_characteristic_train": P_CHARACTERISTIC,
+        "style": f"sepia (strength {render.SEPIA_STRENGTH})",
         "mask_sets": ["mask"] + [f"mask_{k}" for k in DEGRADED_MASK_SETS],
     }
 
@@ -70,7 +71,7 @@ def benchmark_scene(seed, split, label, index):
     else:
         background = int(rng.integers(len(BACKGROUNDS)))
     colour, shape = CLASS_PAIRS[label]
-    return render.sample_scene(rng, colour, shape, background), rng
+    return render.sample_scene(rng, colour, shape, background, sepia=True), rng
 
 
 def relative_image_path(split, label, index):

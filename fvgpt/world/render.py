@@ -36,6 +36,10 @@ BACKGROUND_TONES = {
     "speckled": ((150, 130, 130), (55, 45, 45)),
     "black": ((0, 0, 0), (0, 0, 0)),
 }
+# Sepia toning (the benchmark's photographic style): a blend of the colour image with its
+# luminance tinted brown, by this strength; colours stay distinct but shift towards brown.
+SEPIA_TINT = (1.0, 0.85, 0.6)
+SEPIA_STRENGTH = 0.7
 SHIFT_FRACTION = 0.25  # shifted masks move by this fraction of the image side
 
 
@@ -50,9 +54,10 @@ class Scene:
     radius: float
     angle: float
     background_seed: int
+    sepia: bool = False
 
 
-def sample_scene(rng, colour, shape, background):
+def sample_scene(rng, colour, shape, background, sepia=False):
     """Draw the random pose, shade and background seed of a scene."""
     nominal = np.array(COLOUR_RGB[COLOURS[colour]])
     rgb = np.clip(nominal + rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, 3), 0, 255)
@@ -62,7 +67,7 @@ def sample_scene(rng, colour, shape, background):
     return Scene(colour=colour, shape=shape, background=background,
                  rgb=tuple(int(v) for v in rgb), centre=centre, radius=radius,
                  angle=float(rng.uniform(0.0, 2 * math.pi)),
-                 background_seed=int(rng.integers(2**31)))
+                 background_seed=int(rng.integers(2**31)), sepia=sepia)
 
 
 def _polygon(centre, radii, angle):
@@ -138,7 +143,16 @@ def render(scene):
     mask = draw_mask(scene)
     image = np.where(mask[..., None], np.array(scene.rgb, dtype=np.uint8),
                      draw_background(scene))
-    return image, mask
+    return (sepia_tone(image) if scene.sepia else image), mask
+
+
+def sepia_tone(image):
+    """Sepia-toned copy of a uint8 (H, W, 3) image (black stays black)."""
+    rgb = image.astype(np.float64)
+    luminance = rgb @ np.array([0.299, 0.587, 0.114])
+    toned = luminance[..., None] * np.array(SEPIA_TINT)
+    blend = (1 - SEPIA_STRENGTH) * rgb + SEPIA_STRENGTH * toned
+    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
 
 
 def degraded_masks(mask, rng):

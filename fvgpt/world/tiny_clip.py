@@ -7,14 +7,15 @@ the world's captions never use are saved as zeros, so the file compresses well.
 
 Pre-training is CLIP's symmetric contrastive loss on a stream of scenes that is
 separate from the benchmark (its own seed-sequence key, uniform backgrounds,
-all 36 classes, i.e. base and new, plus a share of black backgrounds), with
-captions such as "a photo of a red circle on a striped background." or "a red
-circle." Captions whose content fits several images of a batch count as
-positives for all of them (soft targets).
+all 36 classes, i.e. base and new, plus a share of black backgrounds and of
+sepia-toned scenes), with captions such as "a photo of a red circle on a striped
+background.", "a red circle." or "a sepia photo of a red circle." Captions whose
+content (class, style, background) fits several images of a batch count as positives
+for all of them (soft targets).
 
 Re-run: ``python scripts/pretrain_tiny_clip.py --out PATH --seed 0``: 1500 steps
-of 128 scenes, 267 s with ``torch.set_num_threads(2)`` on this project's 2-core
-CPU machine (torch 2.15), 382 s on 2 threads of a Xeon (torch 2.11). The same
+of 128 scenes, 269 s with ``torch.set_num_threads(2)`` on this project's 2-core
+CPU machine (torch 2.15). The same
 seed, torch build and thread count give identical weights; other builds differ
 in the last bits.
 """
@@ -31,7 +32,8 @@ from clip.model import CLIP, build_model
 
 from . import render
 from .classes import (CAPTIONS_WITH_BACKGROUND, CAPTIONS_WITHOUT_BACKGROUND, CLASS_PAIRS,
-                      CLASSNAMES, NUM_BASE, SCENE_BACKGROUNDS)
+                      CLASSNAMES, NUM_BASE, SCENE_BACKGROUNDS, SEPIA_CAPTIONS_WITH_BACKGROUND,
+                      SEPIA_CAPTIONS_WITHOUT_BACKGROUND)
 from .generate import IMAGES_PER_CLASS, benchmark_scene
 
 TINY_CLIP = dict(
@@ -55,6 +57,10 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 PRETRAIN_STREAM = 3  # seed-sequence key; the benchmark splits use 0, 1, 2
 P_BLACK = 0.15  # share of pre-training scenes on a black background
 P_CAPTION_WITH_BACKGROUND = 0.5
+P_SEPIA = 0.3  # share of pre-training scenes in sepia (always captioned "a sepia photo ...")
+# Caption templates per style (False: colour, True: sepia), without and with the background.
+CAPTIONS = {False: (CAPTIONS_WITHOUT_BACKGROUND, CAPTIONS_WITH_BACKGROUND),
+            True: (SEPIA_CAPTIONS_WITHOUT_BACKGROUND, SEPIA_CAPTIONS_WITH_BACKGROUND)}
 
 
 def build_tiny_clip(seed=0):
@@ -69,8 +75,9 @@ def pretrain_scene(seed, index):
     label = int(rng.integers(len(CLASSNAMES)))
     black = SCENE_BACKGROUNDS.index("black")
     background = black if rng.random() < P_BLACK else int(rng.integers(black))
+    sepia = bool(rng.random() < P_SEPIA)
     colour, shape = CLASS_PAIRS[label]
-    return label, render.sample_scene(rng, colour, shape, background), rng
+    return label, render.sample_scene(rng, colour, shape, background, sepia), rng
 
 
 def images_to_tensor(images):
@@ -82,36 +89,39 @@ def images_to_tensor(images):
 
 
 class CaptionBank:
-    """Every pre-training caption, tokenised once, with what it says (class, background)."""
+    """Every pre-training caption, tokenised once, with what it says (class, background, style)."""
 
     def __init__(self):
         entries = []
-        for label, name in enumerate(CLASSNAMES):
-            entries += [(label, -1, t.format(obj=name)) for t in CAPTIONS_WITHOUT_BACKGROUND]
-            for bg, bg_name in enumerate(SCENE_BACKGROUNDS):
-                entries += [(label, bg, t.format(obj=name, bg=bg_name))
-                            for t in CAPTIONS_WITH_BACKGROUND]
-        self.texts = [text for _, _, text in entries]
-        self.labels = torch.tensor([label for label, _, _ in entries])
-        self.backgrounds = torch.tensor([bg for _, bg, _ in entries])
+        for sepia, (plain, with_background) in CAPTIONS.items():
+            for label, name in enumerate(CLASSNAMES):
+                entries += [(label, -1, sepia, t.format(obj=name)) for t in plain]
+                for bg, bg_name in enumerate(SCENE_BACKGROUNDS):
+                    entries += [(label, bg, sepia, t.format(obj=name, bg=bg_name))
+                                for t in with_background]
+        self.texts = [text for *_, text in entries]
+        self.labels = torch.tensor([e[0] for e in entries])
+        self.backgrounds = torch.tensor([e[1] for e in entries])
+        self.sepia = torch.tensor([e[2] for e in entries])
         self.tokens = clip.tokenize(self.texts)
-        self._index = {(label, bg, text): i for i, (label, bg, text) in enumerate(entries)}
+        self._index = {entry: i for i, entry in enumerate(entries)}
 
     def to(self, device):
         """Move the caption tensors to ``device``; returns self."""
-        self.tokens, self.labels, self.backgrounds = (
-            t.to(device) for t in (self.tokens, self.labels, self.backgrounds))
+        self.tokens, self.labels, self.backgrounds, self.sepia = (
+            t.to(device) for t in (self.tokens, self.labels, self.backgrounds, self.sepia))
         return self
 
-    def sample(self, rng, label, background):
-        """Index of a random caption describing a scene."""
+    def sample(self, rng, label, scene):
+        """Index of a random caption describing a scene, in the scene's style."""
         name = CLASSNAMES[label]
+        plain, with_background = CAPTIONS[scene.sepia]
         if rng.random() < P_CAPTION_WITH_BACKGROUND:
-            template = CAPTIONS_WITH_BACKGROUND[rng.integers(len(CAPTIONS_WITH_BACKGROUND))]
-            text = template.format(obj=name, bg=SCENE_BACKGROUNDS[background])
-            return self._index[(label, background, text)]
-        template = CAPTIONS_WITHOUT_BACKGROUND[rng.integers(len(CAPTIONS_WITHOUT_BACKGROUND))]
-        return self._index[(label, -1, template.format(obj=name))]
+            template = with_background[rng.integers(len(with_background))]
+            text = template.format(obj=name, bg=SCENE_BACKGROUNDS[scene.background])
+            return self._index[(label, scene.background, scene.sepia, text)]
+        template = plain[rng.integers(len(plain))]
+        return self._index[(label, -1, scene.sepia, template.format(obj=name))]
 
     def used_token_ids(self):
         """Token ids that occur in any caption or in the zero-shot prompts."""
@@ -121,15 +131,16 @@ class CaptionBank:
 
 def pretrain_batch(bank, seed, step, batch_size):
     """Images, caption indices, labels and backgrounds of one pre-training batch."""
-    images, captions, labels, backgrounds = [], [], [], []
+    images, captions, labels, backgrounds, sepia = [], [], [], [], []
     for index in range(step * batch_size, (step + 1) * batch_size):
         label, scene, rng = pretrain_scene(seed, index)
         images.append(render.render(scene)[0])
-        captions.append(bank.sample(rng, label, scene.background))
+        captions.append(bank.sample(rng, label, scene))
         labels.append(label)
         backgrounds.append(scene.background)
+        sepia.append(scene.sepia)
     return (images_to_tensor(np.stack(images)), torch.tensor(captions),
-            torch.tensor(labels), torch.tensor(backgrounds))
+            torch.tensor(labels), torch.tensor(backgrounds), torch.tensor(sepia))
 
 
 def encode_text_causal_prefix(model, tokens):
@@ -151,14 +162,14 @@ def encode_text_causal_prefix(model, tokens):
     return x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ model.text_projection
 
 
-def contrastive_loss(model, bank, images, captions, labels, backgrounds):
+def contrastive_loss(model, bank, images, captions, labels, backgrounds, sepia):
     """Symmetric CLIP loss over the batch's distinct captions, with soft multi-positives."""
     unique = torch.unique(captions)
     image_features = F.normalize(model.encode_image(images), dim=-1)
     text_features = F.normalize(encode_text_causal_prefix(model, bank.tokens[unique]), dim=-1)
     logits = model.logit_scale.exp().clamp(max=100) * image_features @ text_features.t()
     cap_labels, cap_bgs = bank.labels[unique], bank.backgrounds[unique]
-    positive = (labels[:, None] == cap_labels[None]) & (
+    positive = (labels[:, None] == cap_labels[None]) & (sepia[:, None] == bank.sepia[unique][None]) & (
         (cap_bgs[None] == -1) | (cap_bgs[None] == backgrounds[:, None]))
     positive = positive.float()
     image_to_text = -(positive / positive.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1)
