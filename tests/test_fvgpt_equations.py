@@ -195,3 +195,17 @@ def test_auto_branch_uses_pc_on_new_classes_only():
     assert resolve_test_branch("auto", "base") == "fdc"
     assert resolve_test_branch("auto", "all") == "fdc"
     assert resolve_test_branch("pc", "all") == "pc"  # cross-dataset targets
+
+
+def test_vit_b16_head_has_the_papers_parameter_count():
+    """Paper Sec. 3.3 / Table 7: about 0.13 M learnable parameters on ViT-B/16 (D = 512)."""
+    from dassl.config import get_cfg_default
+    from fvgpt.config import add_project_config
+
+    cfg = get_cfg_default()
+    add_project_config(cfg)
+    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, 512)
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    assert count(head.visual_adapter) == count(head.text_adapter) == 512 * 64 + 64 + 64 * 512 + 512
+    assert count(head.foreground_gate) == count(head.backbone_gate) == 3 * 32 + 32 + 32 + 1
+    assert count(head) == 132_546
