@@ -14,4 +14,4 @@ python train.py --root "${DATA}" --seed "${SEED}" --trainer ${TRAINER} \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \
     --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
     --output-dir "${DIR}" --model-dir "${MODEL_DIR}" --load-epoch ${EPOCH} --eval-only \
-    DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES new
+    DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES new "${@:3}"

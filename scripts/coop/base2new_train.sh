@@ -17,4 +17,4 @@ python train.py --root "${DATA}" --seed "${SEED}" --trainer ${TRAINER} \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \
     --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
     --output-dir "${DIR}" \
-    DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base
+    DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base "${@:3}"
