@@ -201,3 +201,22 @@ def test_coop_then_fvgpt_on_a_real_data_set_layout(engine, small_clip, tmp_path,
     new = fvgpt(tree.root, tmp_path / "coop", tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES",
                 "new", *size, eval_only=tmp_path / "fvgpt", **pets)
     assert "Test-time branch: pc" in new and "* accuracy" in new
+
+
+def test_base2new_shell_scripts_on_a_fixture_tree(small_clip, tmp_path):
+    """The four scripts of a sweep, CoOp's way: DATA=... bash scripts/<trainer>/base2new_*.sh <dataset> <seed>."""
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    env = dict(os.environ, DATA=tree.root, OUTPUT=str(tmp_path / "base2new"))
+    opts = ["MODEL.BACKBONE.NAME", small_clip, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0"]
+    for script in ("coop/base2new_train.sh", "coop/base2new_test.sh",
+                   "fvgpt_coop/base2new_train.sh", "fvgpt_coop/base2new_test.sh"):
+        run = subprocess.run(["bash", f"scripts/{script}", "oxford_pets", "1", *opts], cwd=REPO, env=env,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, (script, (run.stdout + run.stderr)[-3000:])
+    for split, trainer in (("train_base", "CoOp"), ("test_new", "CoOp"),
+                           ("train_base", "FVGPT_CoOp"), ("test_new", "FVGPT_CoOp")):
+        log = tmp_path / "base2new" / split / "oxford_pets" / "shots_16" / trainer / "vit_b16_ep10" / "seed1" / "log.txt"
+        assert "* accuracy" in log.read_text()
+    again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", "oxford_pets", "1", *opts], cwd=REPO,
+                           env=env, capture_output=True, text=True)
+    assert "skipping" in again.stdout  # a finished run is not redone

@@ -1,19 +1,8 @@
 #!/bin/bash
 # FVG-PT on the new classes: the prior-calibration branch z_PC (no masks needed).
 #   DATA=/path/to/datasets bash scripts/fvgpt_coop/base2new_test.sh oxford_pets 1
-set -euo pipefail
-DATA=${DATA:?set DATA to the folder holding the data sets}
-DATASET=$1
-SEED=$2
-TRAINER=FVGPT_CoOp
-SHOTS=16
-if [ "${DATASET}" = eurosat ]; then CFG=${CFG:-vit_b16_ep20}; EPOCH=20; else CFG=${CFG:-vit_b16_ep10}; EPOCH=10; fi
-BACKBONE_DIR=output/base2new/train_base/${DATASET}/shots_${SHOTS}/CoOp/${CFG}/seed${SEED}
-MODEL_DIR=output/base2new/train_base/${DATASET}/shots_${SHOTS}/${TRAINER}/${CFG}/seed${SEED}
-DIR=output/base2new/test_new/${DATASET}/shots_${SHOTS}/${TRAINER}/${CFG}/seed${SEED}
-python train.py --root "${DATA}" --seed "${SEED}" --trainer ${TRAINER} \
-    --dataset-config-file "configs/datasets/${DATASET}.yaml" \
-    --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
-    --output-dir "${DIR}" --model-dir "${MODEL_DIR}" --load-epoch ${EPOCH} --eval-only \
+source "$(dirname "$0")/../base2new_common.sh"
+train_py FVGPT_CoOp "$(run_dir test_new FVGPT_CoOp)" \
+    --model-dir "$(run_dir train_base FVGPT_CoOp)" --load-epoch ${EPOCH} --eval-only \
     DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES new \
-    TRAINER.FVGPT.BACKBONE_DIR "${BACKBONE_DIR}" "${@:3}"
+    TRAINER.FVGPT.BACKBONE_DIR "$(run_dir train_base CoOp)" "${@:3}"
