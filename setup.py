@@ -15,6 +15,7 @@ setup(
         "torchvision",
         "clip-anytorch>=2.5",
         "setuptools<81",  # the clip package imports pkg_resources
+        "scipy",  # StanfordCars / OxfordFlowers annotations are .mat files
         "ftfy",
         "regex",
         "yacs",
@@ -22,5 +23,9 @@ setup(
         "pillow",
         "tqdm",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        # "test" also brings what the real Dassl.pytorch needs to import (its requirements.txt),
+        # so the real-Dassl tests can run next to the built-in engine's.
+        "test": ["pytest", "tensorboard", "scikit-learn", "tabulate", "gdown", "wilds", "pandas"],
+    },
 )

@@ -3,7 +3,7 @@ import argparse
 
 import torch
 
-import fvgpt  # noqa: F401  makes `dassl` importable: the real one, else the built-in engine
+import fvgpt  # noqa: F401  makes `dassl` importable (real, else built-in); registers FVGPT_*
 from dassl.config import get_cfg_default
 from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
@@ -13,7 +13,6 @@ from fvgpt.foreground_shift import foreground_shift_index
 
 import datasets.all  # noqa: F401  registers every dataset reader
 import trainers.coop  # noqa: F401
-import trainers.fvgpt_coop  # noqa: F401
 import trainers.zsclip  # noqa: F401
 
 

@@ -1,0 +1,16 @@
+"""The FVG-PT trainers, registered in Dassl's TRAINER_REGISTRY when ``fvgpt`` is imported.
+
+Each wraps one frozen backbone (an adapter in ``fvgpt.backbones``) with the shared
+``FVGPTTrainer``; ``--trainer FVGPT_<Backbone>`` selects it.
+"""
+from dassl.engine import TRAINER_REGISTRY
+
+from .backbones.coop import CoOpBackbone
+from .trainer import FVGPTTrainer
+
+
+@TRAINER_REGISTRY.register()
+class FVGPT_CoOp(FVGPTTrainer):
+    """Needs TRAINER.FVGPT.BACKBONE_DIR = the CoOp run's --output-dir (same data and seed)."""
+
+    backbone_class = CoOpBackbone
