@@ -22,7 +22,8 @@ def add_fvgpt_config(cfg):
     c.ADAPTER_INIT_SCALE = 1e-3  # scale of each adapter's last layer at init (upstream cfg)
     c.GATE_DIM = 32  # hidden width of the FRG and BRG MLPs
     c.TAU = 2.0  # distillation temperature tau_d
-    c.FDC_LOGIT_SCALE = 100.0  # s_FDC (upstream cfg)
+    c.FDC_LOGIT_SCALE = 0.0  # s_FDC; 0 = the backbone's own logit scale (spec Sec. 2 choice;
+    # 100 for OpenAI CLIP, the upstream cfg's value)
     c.LAMBDA_DIST = 10.0  # lambda_d (5 for MMRL)
     c.LAMBDA_NEW = 1.0  # lambda_new, weight of L_PC (upstream cfg)
     c.DETACH_GATE = True  # (choice) r is detached in L_dist; the FRG learns from L_FRG alone

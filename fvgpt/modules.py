@@ -65,10 +65,15 @@ class FVGPTHead(nn.Module):
         self.detach_gate = detach_gate
 
     @classmethod
-    def from_config(cls, fvgpt_cfg, embed_dim):
-        """Build from the ``TRAINER.FVGPT`` config node."""
+    def from_config(cls, fvgpt_cfg, embed_dim, backbone_logit_scale):
+        """Build from the ``TRAINER.FVGPT`` config node.
+
+        s_FDC is ``FDC_LOGIT_SCALE``, or the backbone's own logit scale when that is 0, so that
+        z_FDC starts equal to the backbone's z(x) (spec Sec. 2).
+        """
+        fdc_logit_scale = fvgpt_cfg.FDC_LOGIT_SCALE or float(backbone_logit_scale)
         return cls(embed_dim, fvgpt_cfg.ADAPTER_DIM, fvgpt_cfg.GATE_DIM,
-                   fvgpt_cfg.ADAPTER_INIT_SCALE, fvgpt_cfg.TAU, fvgpt_cfg.FDC_LOGIT_SCALE,
+                   fvgpt_cfg.ADAPTER_INIT_SCALE, fvgpt_cfg.TAU, fdc_logit_scale,
                    fvgpt_cfg.LAMBDA_DIST, fvgpt_cfg.LAMBDA_NEW, fvgpt_cfg.DETACH_GATE)
 
     def fdc_logits(self, image_features, text_features):

@@ -62,7 +62,8 @@ class FVGPTTrainer(TrainerX):
         self.backbone_path = self.backbone.load(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
         print(f"Frozen backbone loaded from {self.backbone_path}")
         embed_dim = self.backbone.clip_class_features.shape[1]
-        self.head = FVGPTHead.from_config(fv, embed_dim).to(self.device)
+        self.head = FVGPTHead.from_config(fv, embed_dim, self.backbone.logit_scale).to(self.device)
+        print(f"s_FDC = {self.head.fdc_logit_scale:.2f}")
         print(f"# FVG-PT learnable parameters: {count_num_param(self.head):,}")
         self.optim = build_optimizer(self.head, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)

@@ -70,7 +70,7 @@ def main():
     backbone = CoOpBackbone(cfg, classnames, clip_model, "a photo of a {}.").to(device)
     with torch.no_grad():
         backbone.class_features = backbone.model.encode_classes()
-    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, VIT_B16["embed_dim"]).to(device)
+    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, VIT_B16["embed_dim"], backbone.logit_scale).to(device)
     head_optim = torch.optim.SGD(head.parameters(), lr=0.0035)
 
     b = args.batch_size

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fvgpt import losses
 from fvgpt.modules import FVGPTHead
@@ -204,8 +205,28 @@ def test_vit_b16_head_has_the_papers_parameter_count():
 
     cfg = get_cfg_default()
     add_project_config(cfg)
-    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, 512)
+    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, 512, 100.0)
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     assert count(head.visual_adapter) == count(head.text_adapter) == 512 * 64 + 64 + 64 * 512 + 512
     assert count(head.foreground_gate) == count(head.backbone_gate) == 3 * 32 + 32 + 32 + 1
     assert count(head) == 132_546
+
+
+def test_fdc_branch_starts_at_the_backbones_logits_whatever_its_logit_scale():
+    """Spec Sec. 2: s_FDC defaults to the backbone's own scale, so z_FDC(x) starts at z(x)."""
+    from dassl.config import get_cfg_default
+    from fvgpt.config import add_project_config
+
+    cfg = get_cfg_default()
+    add_project_config(cfg)
+    torch.manual_seed(0)
+    image = F.normalize(torch.randn(6, 16), dim=-1)
+    text = F.normalize(torch.randn(5, 16), dim=-1)
+    backbone_scale = 22.58  # the embedded tiny CLIP's learned scale, far from OpenAI's 100
+    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, 16, backbone_scale)
+    assert head.fdc_logit_scale == pytest.approx(backbone_scale)
+    backbone_logits = backbone_scale * image @ text.t()
+    assert torch.allclose(head.fdc_logits(image, text), backbone_logits, atol=0.05)
+
+    cfg.TRAINER.FVGPT.FDC_LOGIT_SCALE = 100.0  # an explicit number overrides it
+    assert FVGPTHead.from_config(cfg.TRAINER.FVGPT, 16, backbone_scale).fdc_logit_scale == 100.0
