@@ -33,6 +33,13 @@ def add_fvgpt_config(cfg):
     c.MASK_THRESHOLD = 0.5  # mask pixel / 255 above this is foreground (upstream cfg)
     c.MISSING_MASK = "error"  # error, or full: use the whole image and count it
     c.EMPTY_MASK = "error"  # error, or keep: train on it (A(m) = 0)
+    a = c.ABLATION = CN()  # parts switched off for ablations (paper Tables 3, 6, 12, 13)
+    a.LOSSES = ["frg", "fdc_ce", "dist", "pc_ce", "pc_kl"]  # loss terms that are optimised
+    a.FIXED_R = -1.0  # in [0, 1]: the FRG's r replaced by this constant; < 0: learned
+    a.FIXED_B = -1.0  # in [0, 1]: the BRG's b replaced by this constant; < 0: learned
+    a.FRG_INPUTS = [0, 1, 2]  # statistics the FRG sees: entropy gap, cosine, area
+    a.BRG_INPUTS = [0, 1, 2]  # statistics the BRG sees: H(p_full), H(p_CLIP), cosine
+    a.TEXT_ADAPTER = True  # False: FDC adapts the image features only (Table 13)
 
 
 def add_project_config(cfg):

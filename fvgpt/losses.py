@@ -74,5 +74,5 @@ def prior_calibrated_logits(b, logits, logits_clip):
 
 
 def prior_calibration_loss(logits_pc, logits_clip, labels, tau):
-    """Sec. 3: L_PC = CE(z_PC, y) + KL(p_CLIP || softmax(z_PC / tau_d))."""
-    return F.cross_entropy(logits_pc, labels) + kl_divergence(logits_clip, logits_pc, tau).mean()
+    """Sec. 3: L_PC = CE(z_PC, y) + KL(p_CLIP || softmax(z_PC / tau_d)); returns the two terms."""
+    return F.cross_entropy(logits_pc, labels), kl_divergence(logits_clip, logits_pc, tau).mean()

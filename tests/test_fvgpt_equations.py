@@ -76,9 +76,10 @@ def test_prior_calibration_mixing_and_loss_by_hand():
     z, z_clip = torch.tensor([[4.0, 0.0, 1.0]]), torch.tensor([[0.0, 2.0, 1.0]])
     z_pc = losses.prior_calibrated_logits(torch.tensor([0.3]), z, z_clip)
     assert z_pc[0].tolist() == pytest.approx([2.8, 0.6, 1.0], rel=1e-6)
-    got = losses.prior_calibration_loss(z_pc, z_clip, torch.tensor([1]), TAU).item()
-    want = np_ce([2.8, 0.6, 1.0], 1) + np_kl(np_softmax([0.0, 2.0, 1.0]), np_softmax([2.8, 0.6, 1.0]))
-    assert got == pytest.approx(want, rel=1e-5)
+    ce, kl = losses.prior_calibration_loss(z_pc, z_clip, torch.tensor([1]), TAU)
+    assert ce.item() == pytest.approx(np_ce([2.8, 0.6, 1.0], 1), rel=1e-5)
+    assert kl.item() == pytest.approx(
+        np_kl(np_softmax([0.0, 2.0, 1.0]), np_softmax([2.8, 0.6, 1.0])), rel=1e-5)
 
 
 def test_backbone_gate_inputs_by_hand():
@@ -230,3 +231,52 @@ def test_fdc_branch_starts_at_the_backbones_logits_whatever_its_logit_scale():
 
     cfg.TRAINER.FVGPT.FDC_LOGIT_SCALE = 100.0  # an explicit number overrides it
     assert FVGPTHead.from_config(cfg.TRAINER.FVGPT, 16, backbone_scale).fdc_logit_scale == 100.0
+
+
+def ablated_head(**switches):
+    """A ViT-B/16-sized head with some of TRAINER.FVGPT.ABLATION changed."""
+    from dassl.config import get_cfg_default
+    from fvgpt.config import add_project_config
+
+    cfg = get_cfg_default()
+    add_project_config(cfg)
+    for key, value in switches.items():
+        cfg.TRAINER.FVGPT.ABLATION[key] = value
+    torch.manual_seed(0)
+    return FVGPTHead.from_config(cfg.TRAINER.FVGPT, 512, 100.0)
+
+
+def head_inputs(batch=4, classes=5):
+    torch.manual_seed(1)
+    image, text = F.normalize(torch.randn(batch, 512), dim=-1), F.normalize(torch.randn(classes, 512), dim=-1)
+    logits, logits_fg, logits_clip = (torch.randn(batch, classes) * 5 for _ in range(3))
+    mask = (torch.rand(batch, 1, 8, 8) > 0.5).float()
+    return image, text, logits, logits_fg, logits_clip, mask, torch.arange(batch) % classes
+
+
+def test_ablations_remove_exactly_their_part():
+    inputs = head_inputs()
+    reference = ablated_head().losses(*inputs)
+
+    no_dist = ablated_head(LOSSES=["frg", "fdc_ce", "pc_ce", "pc_kl"]).losses(*inputs)
+    assert no_dist["loss"].item() == pytest.approx(
+        (reference["loss"] - 10.0 * reference["loss_dist"]).item(), rel=1e-5)
+
+    fixed = ablated_head(FIXED_R=1.0, FIXED_B=0.0).losses(*inputs)
+    assert fixed["gate_r"].item() == 1.0 and fixed["gate_b"].item() == 0.0
+    assert torch.equal(fixed["logits_pc"], inputs[2])  # b = 0: z_PC is the backbone's z(x)
+
+    visual_only = ablated_head(TEXT_ADAPTER=False)
+    assert sum(p.numel() for p in visual_only.parameters()) == 132_546 - 66_112
+    assert torch.allclose(visual_only.fdc_logits(inputs[0], inputs[1]),
+                          100.0 * inputs[0] @ inputs[1].t(), atol=0.5)
+
+    blind = ablated_head(FRG_INPUTS=[0, 1])  # the area A(m) removed from the FRG
+    image, text, z, z_fg, z_clip, mask, labels = inputs
+    assert torch.equal(blind.losses(*inputs)["gate_r"], blind.losses(
+        image, text, z, z_fg, z_clip, torch.ones_like(mask), labels)["gate_r"])
+
+
+def test_unknown_ablation_term_is_refused_by_name():
+    with pytest.raises(ValueError, match="ABLATION.LOSSES.*kl_pc"):
+        ablated_head(LOSSES=["frg", "kl_pc"])
