@@ -4,15 +4,16 @@ import os
 import torch
 
 from dassl.data import DataManager
-from dassl.engine import TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
+from .checkpoints import read_checkpoint
 from .clip_loader import clip_from_config
 from .masked_data import MaskedDatasetWrapper
 from .masks import audit_masks, MaskError
 from .modules import FVGPTHead
+from .resume import ResumableTrainerX
 from .templates import template_for
 
 CHOICES = {"PREC": ("fp16", "fp32", "amp"), "MISSING_MASK": ("error", "full"),
@@ -26,7 +27,7 @@ def resolve_test_branch(test_branch, subsample_classes):
     return "pc" if subsample_classes == "new" else "fdc"
 
 
-class FVGPTTrainer(TrainerX):
+class FVGPTTrainer(ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
     Subclasses set ``backbone_class`` to a backbone adapter (see ``fvgpt.backbones``).
@@ -138,14 +139,20 @@ class FVGPTTrainer(TrainerX):
         """Load a saved ``fvgpt_head`` (epoch None: ``model-best.pth.tar``, as in Dassl)."""
         name = f"model.pth.tar-{epoch}" if epoch else "model-best.pth.tar"
         path = os.path.join(directory, "fvgpt_head", name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"FVG-PT checkpoint not found: {path}. Pass the --output-dir "
-                                    "of an FVG-PT training run as --model-dir, and a saved "
-                                    "--load-epoch.")
-        # Dassl checkpoints pickle the scheduler, so torch's weights-only loading refuses them.
-        checkpoint = torch.load(path, map_location=self.device, weights_only=False)
+        checkpoint = read_checkpoint(
+            path, "FVG-PT head checkpoint",
+            "Pass the --output-dir of a finished FVG-PT training run as --model-dir and one of "
+            "its saved epochs as --load-epoch; if the file is damaged, run that training "
+            "again (same command: it resumes, or retrains with --start-over).")
         self.head.load_state_dict(checkpoint["state_dict"])
         print(f"Loaded {path} (epoch {checkpoint['epoch']})")
+
+    def trainer_state(self):
+        return {**super().trainer_state(), "substituted_masks": sorted(self.substituted_masks)}
+
+    def load_trainer_state(self, state):
+        super().load_trainer_state(state)
+        self.substituted_masks = set(state["substituted_masks"])
 
     def after_train(self):
         if self.cfg.TRAINER.FVGPT.MISSING_MASK == "full":

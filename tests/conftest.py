@@ -34,3 +34,38 @@ def real_dassl_env():
     if probe.returncode != 0:
         not_available(f"real Dassl is not importable from {dassl_path}: {probe.stderr.strip()[-300:]}")
     return env
+
+
+@pytest.fixture(scope="session")
+def world_root(tmp_path_factory):
+    """FG-World generated once per test session (treat it as read-only; copy it to damage it)."""
+    from fvgpt.world.generate import ensure_world
+    root = tmp_path_factory.mktemp("world")
+    ensure_world(str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_clip_file(tmp_path_factory):
+    """A randomly initialised, very small OpenAI-architecture CLIP saved as a state dict."""
+    import torch
+    from clip.model import CLIP
+    from fvgpt.world.tiny_clip import TINY_CLIP
+    small = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
+             "vision_patch_size": 8, "transformer_layers": 1}
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
+    torch.save(CLIP(**small).state_dict(), path)
+    return str(path)
+
+
+def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=None,
+                     dataset_config="configs/datasets/fg_world.yaml"):
+    """The ``python train.py`` command line of a small FG-World run."""
+    cmd = [sys.executable, "-u", "train.py", "--root", str(root), "--seed", str(seed),
+           "--trainer", trainer, "--dataset-config-file", dataset_config,
+           "--config-file", f"configs/trainers/{trainer}/world.yaml", "--output-dir", str(out)]
+    if eval_only:
+        cmd += ["--eval-only", "--model-dir", str(eval_only), "--load-epoch", "1"]
+    return cmd + ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1",
+                  "MODEL.BACKBONE.NAME", small_clip] + list(opts)
