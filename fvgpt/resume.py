@@ -33,6 +33,7 @@ from dassl.engine import TrainerX
 from . import run_folder
 from .checkpoints import atomic_write, atomic_write_text, read_checkpoint
 from .foreground_shift import foreground_shift_index
+from .results import RESULT_FILE
 
 RESUME_FILE = "resume.pth.tar"
 RESUME_CHECKPOINT_MAX_BYTES = 256 * 2 ** 20
@@ -239,7 +240,7 @@ class ExactResume:
                   "seed": cfg.SEED, "num_shots": cfg.DATASET.NUM_SHOTS,
                   "num_classes": self.num_classes, "split": cfg.TEST.SPLIT}
         os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        path = os.path.join(cfg.OUTPUT_DIR, run_folder.RESULT_FILE)
+        path = os.path.join(cfg.OUTPUT_DIR, RESULT_FILE)
         atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         print(f"Result written to {path}")
 

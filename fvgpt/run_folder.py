@@ -5,16 +5,15 @@ the folder with the same settings resumes the run, or, once ``result.json`` exis
 that it is finished and shows its result; with other settings it stops before touching
 anything and names the differing keys. ``start_over`` moves the old folder aside.
 """
-import json
 import os
 import time
 
 import yaml
 
 from .checkpoints import atomic_write_text
+from .results import RESULT_FILE, read_run
 
 RECORD_FILE = "run_config.yaml"
-RESULT_FILE = "result.json"  # the done marker, written last (fvgpt.resume)
 # Keys that cannot change a run's numbers: where it is written and how often it prints.
 IGNORED_KEYS = ("OUTPUT_DIR", "RESUME", "TRAIN.PRINT_FREQ", "VERBOSE")
 
@@ -45,15 +44,6 @@ def run_settings(cfg, eval_only=False, model_dir="", load_epoch=None):
     return settings
 
 
-def read_result(output_dir):
-    """The run's ``result.json`` as a dict, or None while the run is not finished."""
-    path = os.path.join(output_dir, RESULT_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def describe_result(result):
     text = f"accuracy {result['accuracy']:.2f}%, macro-F1 {result['macro_f1']:.2f}%"
     return text + ("" if result.get("d_fg") is None else f", D_fg {result['d_fg']:.4f}")
@@ -77,8 +67,8 @@ def prepare(output_dir, settings):
                 f"{output_dir} holds a run made with other settings ({record}):\n"
                 + "\n".join(lines) + "\nNothing was changed. Use another --output-dir, or "
                 "--start-over to move the old run aside and start again.")
-    result = read_result(output_dir)
-    if result is not None:
+    if os.path.isfile(os.path.join(output_dir, RESULT_FILE)):
+        result = read_run(output_dir)
         print(f"{output_dir} is finished ({RESULT_FILE}): {describe_result(result)}")
         return True
     if not os.path.isfile(record):
