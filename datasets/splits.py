@@ -32,7 +32,8 @@ def read_split(filepath, path_prefix):
         ) from None
     except json.JSONDecodeError as e:
         raise ValueError(f"Split file {filepath} is not valid JSON ({e}). "
-                         "Re-download it or delete it to have it rebuilt.") from None
+                         "Re-download it (CoOp's DATASETS.md links each split file); FG-World's is "
+                         "written again when it is moved aside.") from None
 
     def convert(items, name):
         out = []

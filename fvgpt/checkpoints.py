@@ -4,13 +4,18 @@ import os
 import torch
 
 
-def atomic_write(path, write):
-    """Call ``write(tmp_path)``, then rename the temporary file to ``path``."""
+def atomic_write(path, write, durable=False):
+    """Call ``write(tmp_path)``, then rename the temporary file to ``path``.
+
+    A process killed at any point leaves either the old file or the new one.
+    ``durable``: also flush the file to disk first (survives a power cut; slower).
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -28,11 +28,13 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from dassl.data import DataManager
 from dassl.engine import TrainerX
 
 from . import run_folder
 from .checkpoints import atomic_write, atomic_write_text, read_checkpoint
 from .foreground_shift import foreground_shift_index
+from .images import ImageDatasetWrapper
 from .results import RESULT_FILE
 
 RESUME_FILE = "resume.pth.tar"
@@ -101,6 +103,16 @@ class ExactResume:
 
         self.evaluator.evaluate = evaluate_and_keep
 
+    dataset_wrapper = ImageDatasetWrapper  # names a missing or damaged image and the fix
+
+    def build_data_loader(self):
+        """Dassl's data loaders, built with ``self.dataset_wrapper``."""
+        dm = DataManager(self.cfg, dataset_wrapper=self.dataset_wrapper)
+        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
+        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
+        self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
+        self.lab2cname, self.dm = dm.lab2cname, dm
+
     # ---- what a checkpoint holds beyond Dassl's keys
     def trainer_state(self):
         return {"best_result": self.best_result}
@@ -145,7 +157,7 @@ class ExactResume:
             folder = os.path.join(directory, name)
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, model_name or f"model.pth.tar-{epoch + 1}")
-            atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+            atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), durable=True)
             print(f"Checkpoint saved to {path}")
             if model_name == RESUME_FILE:
                 continue

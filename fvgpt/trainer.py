@@ -3,14 +3,13 @@ import os
 
 import torch
 
-from dassl.data import DataManager
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
 from .checkpoints import read_checkpoint
 from .clip_loader import clip_from_config
-from .masked_data import MaskedDatasetWrapper
+from .images import MaskedImageDatasetWrapper
 from .masks import audit_masks, MaskError
 from .modules import FVGPTHead
 from .resume import ResumableTrainerX
@@ -35,6 +34,7 @@ class FVGPTTrainer(ResumableTrainerX):
     """
 
     backbone_class = None
+    dataset_wrapper = MaskedImageDatasetWrapper  # foreground views on the training set
 
     def check_cfg(self, cfg):
         fv = cfg.TRAINER.FVGPT
@@ -44,14 +44,6 @@ class FVGPTTrainer(ResumableTrainerX):
         if not fv.BACKBONE_DIR:
             raise ValueError("TRAINER.FVGPT.BACKBONE_DIR is empty: set it to the --output-dir "
                              f"of the {self.backbone_class.__name__} run to build on.")
-
-    def build_data_loader(self):
-        """Dassl's data loaders, with foreground views on the training set."""
-        dm = DataManager(self.cfg, dataset_wrapper=MaskedDatasetWrapper)
-        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
-        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
-        self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
-        self.lab2cname, self.dm = dm.lab2cname, dm
 
     def build_model(self):
         cfg, fv = self.cfg, self.cfg.TRAINER.FVGPT

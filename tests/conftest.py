@@ -59,13 +59,25 @@ def small_clip_file(tmp_path_factory):
     return str(path)
 
 
-def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=None,
+def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=None, flags=(),
                      dataset_config="configs/datasets/fg_world.yaml"):
     """The ``python train.py`` command line of a small FG-World run."""
+    config = "CoOp" if trainer == "ZeroshotCLIP" else trainer  # as scripts/world_benchmark.py
     cmd = [sys.executable, "-u", "train.py", "--root", str(root), "--seed", str(seed),
            "--trainer", trainer, "--dataset-config-file", dataset_config,
-           "--config-file", f"configs/trainers/{trainer}/world.yaml", "--output-dir", str(out)]
+           "--config-file", f"configs/trainers/{config}/world.yaml", "--output-dir", str(out)]
     if eval_only:
         cmd += ["--eval-only", "--model-dir", str(eval_only), "--load-epoch", "1"]
-    return cmd + ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1",
+    return cmd + list(flags) + ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1",
                   "MODEL.BACKBONE.NAME", small_clip] + list(opts)
+
+
+@pytest.fixture(scope="session")
+def coop_run(world_root, small_clip_file, tmp_path_factory):
+    """A finished 2-epoch CoOp run on FG-World's base classes (the backbone for FVG-PT tests)."""
+    out = tmp_path_factory.mktemp("coop_run")
+    cmd = train_py_command(world_root, out, "CoOp", "OPTIM.MAX_EPOCH", "2",
+                           "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip_file)
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return out

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 
-import pytest
 import torch
 
 from conftest import REPO_ROOT, train_py_command
@@ -63,18 +62,11 @@ def assert_killed_run_resumes_exactly(cmd, tmp_path, model, env=None):
     assert f"{out} is finished (result.json)" in again and "epoch [" not in again
 
 
-@pytest.fixture(scope="module")
-def coop_backbone(world_root, small_clip_file, tmp_path_factory):
-    out = tmp_path_factory.mktemp("coop_backbone")
-    run(train_py_command(world_root, out, "CoOp", *EPOCHS, small_clip=small_clip_file))
-    return out
-
-
-def test_killed_fvgpt_run_resumes_exactly(world_root, small_clip_file, coop_backbone, tmp_path):
+def test_killed_fvgpt_run_resumes_exactly(world_root, small_clip_file, coop_run, tmp_path):
     """Built-in engine; FVG-PT's random crops and flips draw from the restored random state."""
     def cmd(out):
         return train_py_command(world_root, out, "FVGPT_CoOp", *EPOCHS,
-                                "TRAINER.FVGPT.BACKBONE_DIR", str(coop_backbone),
+                                "TRAINER.FVGPT.BACKBONE_DIR", str(coop_run),
                                 "TEST.FOREGROUND_SHIFT_INDEX", "True", small_clip=small_clip_file)
     assert_killed_run_resumes_exactly(cmd, tmp_path, "fvgpt_head")
 
