@@ -77,3 +77,31 @@ def test_killed_coop_run_resumes_exactly_under_real_dassl(world_root, small_clip
     def cmd(out):
         return train_py_command(world_root, out, "CoOp", *EPOCHS, small_clip=small_clip_file)
     assert_killed_run_resumes_exactly(cmd, tmp_path, "prompt_learner", real_dassl_env)
+
+
+def test_resumed_warmup_scheduler_steps_the_live_optimizer():
+    """Real Dassl saves a warm-up scheduler's successor as a pickled object (holding a copy of
+    the optimizer); resuming must load its state into the live successor instead."""
+    import copy
+
+    from dassl.optim.lr_scheduler import ConstantWarmupScheduler
+
+    from fvgpt.resume import load_scheduler_state
+
+    def warmup_cosine():
+        optim = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=4)
+        return optim, ConstantWarmupScheduler(optim, cosine, 1, 1e-5)
+
+    optim, sched = warmup_cosine()
+    sched.step()
+    saved = {**sched.state_dict(), "successor": copy.deepcopy(sched.successor)}
+    optim_state = copy.deepcopy(optim.state_dict())
+    sched.step()
+
+    resumed_optim, resumed = warmup_cosine()
+    resumed_optim.load_state_dict(optim_state)
+    load_scheduler_state(resumed, saved)
+    resumed.step()
+    assert resumed.successor.optimizer is resumed_optim
+    assert resumed_optim.param_groups[0]["lr"] == optim.param_groups[0]["lr"] != 1e-5
