@@ -18,6 +18,10 @@ that was never interrupted. A batch order is drawn from torch's random state whe
 epoch's loader iterator is created, so restoring the states restores the sampler too.
 Every file is written to a temporary name and renamed, so a kill while saving leaves the
 previous checkpoint intact.
+
+The same base class checks the run folder before training (``fvgpt.run_folder``), writes
+``result.json`` after the final test, and builds the data loaders with a wrapper that
+names a missing or damaged image (``fvgpt.images``).
 """
 import json
 import os
@@ -142,10 +146,14 @@ class ExactResume:
                     owner.generator.set_state(saved)
 
     # ---- saving
+    def checkpoint_extras(self, epoch):
+        """Keys added to every checkpoint saved after ``epoch`` (subclasses may add their own)."""
+        return {"rng_state": rng_state(), "sampler_state": self.sampler_state(epoch + 1),
+                "trainer_state": self.trainer_state()}
+
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
         """Dassl's ``save_model`` (same files and keys), written atomically, with resume state."""
-        extra = {"rng_state": rng_state(), "sampler_state": self.sampler_state(epoch + 1),
-                 "trainer_state": self.trainer_state()}
+        extra = self.checkpoint_extras(epoch)
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             state_dict = {k[len("module."):] if k.startswith("module.") else k: v
@@ -196,7 +204,7 @@ class ExactResume:
         """Resume models, optimizers, schedulers, random and sampler states; returns the epoch."""
         paths = {name: self._latest_checkpoint(os.path.join(directory, name))
                  for name in self.get_model_names()}
-        if None in paths.values():
+        if not paths or None in paths.values():
             print("No checkpoint found, train from scratch")
             return 0
         epochs = set()
