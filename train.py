@@ -1,5 +1,6 @@
 """Command-line entry point with CoOp's interface (KaiyangZhou/CoOp, train.py)."""
 import argparse
+import sys
 
 import torch
 
@@ -8,8 +9,8 @@ from dassl.config import get_cfg_default
 from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
+from fvgpt import run_folder
 from fvgpt.config import add_project_config
-from fvgpt.foreground_shift import foreground_shift_index
 
 import datasets.all  # noqa: F401  registers every dataset reader
 import trainers.coop  # noqa: F401
@@ -55,6 +56,15 @@ def setup_cfg(args):
 
 def main(args):
     cfg = setup_cfg(args)
+    if not args.no_train:
+        if args.start_over:
+            run_folder.start_over(cfg.OUTPUT_DIR)
+        settings = run_folder.run_settings(cfg, args.eval_only, args.model_dir, args.load_epoch)
+        try:
+            if run_folder.prepare(cfg.OUTPUT_DIR, settings):
+                return
+        except run_folder.RunFolderError as err:
+            sys.exit(f"train.py: {err}")
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -71,9 +81,6 @@ def main(args):
         trainer.test()
     elif not args.no_train:
         trainer.train()
-    if cfg.TEST.FOREGROUND_SHIFT_INDEX:
-        d_fg = foreground_shift_index(trainer, cfg.TRAINER.FVGPT.TAU)
-        print(f"* foreground shift index D_fg: {d_fg:.4f}")
 
 
 def build_parser():
@@ -94,6 +101,8 @@ def build_parser():
     parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory (eval-only)")
     parser.add_argument("--load-epoch", type=int, help="load the weights saved at this epoch (eval-only)")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--start-over", action="store_true",
+                        help="move an existing run in --output-dir aside and start again")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                         help="modify config options using the command line")
     return parser

@@ -10,6 +10,7 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase
 
 from fvgpt.world.generate import DATASET_DIR, SPLIT_FILE, ensure_world
 
+from .folders import check_split_images
 from .splits import fewshot_train_val, read_split, subsample_classes
 
 
@@ -27,6 +28,7 @@ class FGWorld(DatasetBase):
         self.split_path = os.path.join(self.dataset_dir, SPLIT_FILE)
         self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
 
+        check_split_images(self.split_path, self.image_dir)
         train, val, test = read_split(self.split_path, self.image_dir)
         train, val = fewshot_train_val(self, cfg, train, val, self.split_fewshot_dir)
         train, val, test = subsample_classes(train, val, test,

@@ -17,6 +17,8 @@ from collections import defaultdict
 from dassl.data.datasets import Datum
 from dassl.utils import mkdir_if_missing
 
+from fvgpt.split_files import save_split  # noqa: F401  (the readers' one split-file writer)
+
 
 def read_split(filepath, path_prefix):
     """Read a CoOp split file; image paths are joined to ``path_prefix``."""
@@ -30,7 +32,8 @@ def read_split(filepath, path_prefix):
         ) from None
     except json.JSONDecodeError as e:
         raise ValueError(f"Split file {filepath} is not valid JSON ({e}). "
-                         "Re-download it or delete it to have it rebuilt.") from None
+                         "Re-download it (CoOp's DATASETS.md links each split file); FG-World's is "
+                         "written again when it is moved aside.") from None
 
     def convert(items, name):
         out = []
@@ -49,17 +52,6 @@ def read_split(filepath, path_prefix):
     if missing:
         raise ValueError(f"Split file {filepath} lacks the key(s) {missing}.")
     return tuple(convert(split[k], k) for k in ("train", "val", "test"))
-
-
-def save_split(train, val, test, filepath, path_prefix):
-    """Write a CoOp split file with image paths relative to ``path_prefix``."""
-    def convert(items):
-        return [[os.path.relpath(d.impath, path_prefix), d.label, d.classname]
-                for d in items]
-
-    with open(filepath, "w") as f:
-        json.dump({"train": convert(train), "val": convert(val),
-                   "test": convert(test)}, f, indent=4)
 
 
 def split_trainval(trainval, p_val=0.2):
@@ -106,10 +98,47 @@ def fewshot_train_val(reader, cfg, train, val, split_fewshot_dir):
         print(f"Loading preprocessed few-shot data from {cache}")
         with open(cache, "rb") as f:
             data = pickle.load(f)
-        return data["train"], data.get("val", val)  # CoOp's ImageNet caches hold "train" only
+        dataset_dir = os.path.dirname(os.path.abspath(split_fewshot_dir))
+        train = rebase_cached_items(data["train"], dataset_dir, cache)
+        if "val" not in data:  # CoOp's ImageNet caches hold "train" only
+            return train, val
+        return train, rebase_cached_items(data["val"], dataset_dir, cache)
     train = reader.generate_fewshot_dataset(train, num_shots=num_shots)
     val = reader.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
     print(f"Saving preprocessed few-shot data to {cache}")
     with open(cache, "wb") as f:
         pickle.dump({"train": train, "val": val}, f, protocol=pickle.HIGHEST_PROTOCOL)
     return train, val
+
+
+def rebase_cached_items(items, dataset_dir, cache):
+    """Cached items with their absolute paths moved under ``dataset_dir``.
+
+    A cache stores absolute image paths; when the data folder was copied or moved, they
+    still point at the old place. Paths under ``dataset_dir`` are kept; others are
+    rebased (the part after the last ``/<dataset folder>/``) when every rebased file
+    exists, else the cache is refused with the file to delete. The file is not rewritten.
+    """
+    prefix = dataset_dir + os.sep
+    if all(os.path.abspath(d.impath).startswith(prefix) for d in items):
+        return items
+    marker = os.sep + os.path.basename(dataset_dir) + os.sep
+    rebased, missing = [], []
+    for d in items:
+        path = os.path.abspath(d.impath)
+        if not path.startswith(prefix):
+            cut = path.rfind(marker)
+            path = prefix + path[cut + len(marker):] if cut >= 0 else None
+        if path is None or not os.path.isfile(path):
+            missing.append(d.impath)
+            continue
+        rebased.append(Datum(impath=path, label=d.label, domain=d.domain, classname=d.classname))
+    if missing:
+        raise FileNotFoundError(
+            f"The few-shot cache {cache} lists images that are not under {dataset_dir} and have "
+            f"no copy there ({len(missing)}, e.g. {missing[0]}): it was made for another data "
+            f"folder. Delete {cache}; it is sampled again from the split file with the same "
+            "seed (or give the --root it was made for).")
+    print(f"Few-shot cache {cache} was made in another folder: its {len(items)} image paths "
+          f"are read under {dataset_dir} (the file is left as it is)")
+    return rebased

@@ -1,22 +1,29 @@
-"""Read the numbers a train.py run printed to its log.txt, and tabulate base-to-new results."""
+"""Read finished runs (their ``result.json``) and tabulate base-to-new results."""
+import json
 import math
 import os
-import re
 
-ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%", re.M)
-FOREGROUND_SHIFT = re.compile(r"^\* foreground shift index D_fg: ([\d.]+)", re.M)
+RESULT_FILE = "result.json"  # the done marker: written last by the trainer (fvgpt.resume)
+
+
+class RunNotFinished(Exception):
+    """A run folder without a readable ``result.json``; the message says why."""
 
 
 def read_run(output_dir):
-    """{"accuracy": float, "d_fg": float or None} from ``output_dir/log.txt`` (last values)."""
-    path = os.path.join(output_dir, "log.txt")
-    with open(path) as f:
-        text = f.read()
-    accuracies = ACCURACY.findall(text)
-    if not accuracies:
-        raise ValueError(f"No '* accuracy' line in {path}: did the run finish its test?")
-    shifts = FOREGROUND_SHIFT.findall(text)
-    return {"accuracy": float(accuracies[-1]), "d_fg": float(shifts[-1]) if shifts else None}
+    """The ``result.json`` of a finished run (accuracy, macro_f1, d_fg, trainer, ...)."""
+    path = os.path.join(output_dir, RESULT_FILE)
+    if not os.path.isdir(output_dir):
+        raise RunNotFinished(f"{output_dir}: no such run folder (not run yet)")
+    if not os.path.isfile(path):
+        logs = sorted(f for f in os.listdir(output_dir) if f.startswith("log.txt"))
+        hint = f"; see {os.path.join(output_dir, logs[-1])}" if logs else ""
+        raise RunNotFinished(f"{output_dir}: no {RESULT_FILE} (unfinished or failed{hint})")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunNotFinished(f"{path} is unreadable ({err})") from None
 
 
 def harmonic_mean(base, new):
@@ -52,7 +59,8 @@ def to_markdown(rows):
     lines = ["| method | base | new | HM | D_fg (base test) |", "|---|---|---|---|---|"]
     for r in rows:
         cells = [f"{r[k]:.2f} ± {r[k + '_std']:.2f}" for k in ("base", "new", "hm")]
-        cells.append(f"{r['d_fg']:.4f} ± {r['d_fg_std']:.4f}")
+        no_d_fg = math.isnan(r["d_fg"])  # no run of this method measured it
+        cells.append("n/a" if no_d_fg else f"{r['d_fg']:.4f} ± {r['d_fg_std']:.4f}")
         lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -61,5 +69,6 @@ def to_csv(rows):
     keys = ["method", "seeds", "base", "base_std", "new", "new_std", "hm", "hm_std", "d_fg", "d_fg_std"]
     lines = [",".join(keys)]
     for r in rows:
-        lines.append(",".join(str(r[k]) if k in ("method", "seeds") else f"{r[k]:.4f}" for k in keys))
+        lines.append(",".join(str(r[k]) if k in ("method", "seeds") else
+                              "" if math.isnan(r[k]) else f"{r[k]:.4f}" for k in keys))
     return "\n".join(lines) + "\n"

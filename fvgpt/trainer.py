@@ -3,16 +3,16 @@ import os
 
 import torch
 
-from dassl.data import DataManager
-from dassl.engine import TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
+from .checkpoints import read_checkpoint
 from .clip_loader import clip_from_config
-from .masked_data import MaskedDatasetWrapper
+from .images import MaskedImageDatasetWrapper
 from .masks import audit_masks, MaskError
 from .modules import FVGPTHead
+from .resume import ResumableTrainerX
 from .templates import template_for
 
 CHOICES = {"PREC": ("fp16", "fp32", "amp"), "MISSING_MASK": ("error", "full"),
@@ -26,7 +26,7 @@ def resolve_test_branch(test_branch, subsample_classes):
     return "pc" if subsample_classes == "new" else "fdc"
 
 
-class FVGPTTrainer(TrainerX):
+class FVGPTTrainer(ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
     Subclasses set ``backbone_class`` to a backbone adapter (see ``fvgpt.backbones``).
@@ -34,6 +34,7 @@ class FVGPTTrainer(TrainerX):
     """
 
     backbone_class = None
+    dataset_wrapper = MaskedImageDatasetWrapper  # foreground views on the training set
 
     def check_cfg(self, cfg):
         fv = cfg.TRAINER.FVGPT
@@ -43,14 +44,6 @@ class FVGPTTrainer(TrainerX):
         if not fv.BACKBONE_DIR:
             raise ValueError("TRAINER.FVGPT.BACKBONE_DIR is empty: set it to the --output-dir "
                              f"of the {self.backbone_class.__name__} run to build on.")
-
-    def build_data_loader(self):
-        """Dassl's data loaders, with foreground views on the training set."""
-        dm = DataManager(self.cfg, dataset_wrapper=MaskedDatasetWrapper)
-        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
-        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
-        self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
-        self.lab2cname, self.dm = dm.lab2cname, dm
 
     def build_model(self):
         cfg, fv = self.cfg, self.cfg.TRAINER.FVGPT
@@ -139,14 +132,20 @@ class FVGPTTrainer(TrainerX):
         """Load a saved ``fvgpt_head`` (epoch None: ``model-best.pth.tar``, as in Dassl)."""
         name = f"model.pth.tar-{epoch}" if epoch else "model-best.pth.tar"
         path = os.path.join(directory, "fvgpt_head", name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"FVG-PT checkpoint not found: {path}. Pass the --output-dir "
-                                    "of an FVG-PT training run as --model-dir, and a saved "
-                                    "--load-epoch.")
-        # Dassl checkpoints pickle the scheduler, so torch's weights-only loading refuses them.
-        checkpoint = torch.load(path, map_location=self.device, weights_only=False)
+        checkpoint = read_checkpoint(
+            path, "FVG-PT head checkpoint",
+            "Pass the --output-dir of a finished FVG-PT training run as --model-dir and one of "
+            "its saved epochs as --load-epoch; if the file is damaged, run that training "
+            "again (same command: it resumes, or retrains with --start-over).")
         self.head.load_state_dict(checkpoint["state_dict"])
         print(f"Loaded {path} (epoch {checkpoint['epoch']})")
+
+    def trainer_state(self):
+        return {**super().trainer_state(), "substituted_masks": sorted(self.substituted_masks)}
+
+    def load_trainer_state(self, state):
+        super().load_trainer_state(state)
+        self.substituted_masks = set(state["substituted_masks"])
 
     def after_train(self):
         if self.cfg.TRAINER.FVGPT.MISSING_MASK == "full":

@@ -10,13 +10,17 @@ OUTPUT=${OUTPUT:-output/base2new}  # where runs go; scripts/parse_results.py rea
 # EuroSAT uses the 20-epoch config (paper Supp. 0.B); CFG overrides the choice.
 if [ "${DATASET}" = eurosat ]; then CFG=${CFG:-vit_b16_ep20}; EPOCH=20; else CFG=${CFG:-vit_b16_ep10}; EPOCH=10; fi
 
+# D_fg (foreground shift index, paper Supp. 0.A) on the base test set needs test-image masks;
+# D_FG=False skips it where there are none.
+D_FG=${D_FG:-True}
+
 run_dir() {  # run_dir <train_base|test_new> <trainer>
     echo "${OUTPUT}/$1/${DATASET}/shots_${SHOTS}/$2/${CFG}/seed${SEED}"
 }
 
-skip_if_done() {  # skip_if_done <run dir>: exit when its log already holds a result
-    if [ -f "$1/log.txt" ] && grep -q "^\* accuracy" "$1/log.txt"; then
-        echo "Results are available in $1, skipping"; exit 0
+skip_if_done() {  # skip_if_done <run dir>: exit when the run is finished (its result.json exists)
+    if [ -f "$1/result.json" ]; then
+        echo "Results are available in $1/result.json, skipping"; exit 0
     fi
 }
 

@@ -1,10 +1,10 @@
-"""Tabulate a base-to-new sweep (scripts/base2new_sweep.sh): base / new / HM per data set.
+"""Tabulate a base-to-new sweep (scripts/base2new_sweep.sh): base / new / HM / D_fg per data set.
 
-    python scripts/parse_results.py output/base2new [--markdown results.md]
+    python scripts/parse_results.py output/base2new [--markdown results.md] [--csv results.csv]
 
-Reads ``<root>/train_base/<dataset>/shots_16/<trainer>/<cfg>/seed*/log.txt`` (base
-accuracy) and the matching ``test_new`` logs (new accuracy); seeds missing either are
-left out and counted.
+A seed counts when both its ``train_base`` run and its ``test_new`` run
+(``<root>/{train_base,test_new}/<dataset>/shots_16/<trainer>/<cfg>/seed<S>``) are
+finished, i.e. hold ``result.json``. Every run left out is named, with the reason.
 """
 import argparse
 import glob
@@ -13,41 +13,49 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fvgpt.results import read_run, summarise, to_markdown  # noqa: E402
+from fvgpt.results import RunNotFinished, read_run, summarise, to_csv, to_markdown  # noqa: E402
 
 
 def collect(root):
-    """{(trainer, dataset): [{"base", "new", "d_fg"}, ...]} and the number of incomplete seeds."""
-    runs, incomplete = {}, 0
-    for base_dir in sorted(glob.glob(os.path.join(root, "train_base", "*", "*", "*", "*", "seed*"))):
-        rel = os.path.relpath(base_dir, os.path.join(root, "train_base"))
+    """{(trainer, dataset): [{"base", "new", "d_fg"}, ...]} and the reasons runs were left out."""
+    runs, left_out = {}, []
+    seed_dirs = {os.path.relpath(d, os.path.join(root, split))
+                 for split in ("train_base", "test_new")
+                 for d in glob.glob(os.path.join(root, split, "*", "*", "*", "*", "seed*"))}
+    for rel in sorted(seed_dirs):
         dataset, _, trainer, _, _ = rel.split(os.sep)
         try:
-            base = read_run(base_dir)
+            base = read_run(os.path.join(root, "train_base", rel))
             new = read_run(os.path.join(root, "test_new", rel))
-        except (FileNotFoundError, ValueError):
-            incomplete += 1
+        except RunNotFinished as reason:
+            left_out.append(str(reason))
             continue
         runs.setdefault((trainer, dataset), []).append(
             {"base": base["accuracy"], "new": new["accuracy"], "d_fg": base["d_fg"]})
-    return runs, incomplete
+    return runs, left_out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("root", help="the sweep's output folder, e.g. output/base2new")
-    parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument("--markdown", help="write the table to this file "
+                                           "(default <root>/results.md)")
+    parser.add_argument("--csv", help="write the table as CSV to this file (default <root>/results.csv)")
     args = parser.parse_args()
-    runs, incomplete = collect(args.root)
+    runs, left_out = collect(args.root)
+    for reason in left_out:
+        print(f"left out: {reason}")
     if not runs:
-        sys.exit(f"No finished base-to-new runs under {args.root}")
-    table = to_markdown(summarise({f"{t} / {d}": seeds for (t, d), seeds in runs.items()}))
-    print(table)
-    if incomplete:
-        print(f"({incomplete} seed runs without both a base and a new result were left out)")
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table)
+        sys.exit(f"No finished base-to-new seed (train_base and test_new) under {args.root}")
+    rows = summarise({f"{t} / {d}": seeds for (t, d), seeds in runs.items()})
+    print(to_markdown(rows))
+    if left_out:
+        print(f"({len(left_out)} seed(s) left out, named above)")
+    for path, text in ((args.markdown or os.path.join(args.root, "results.md"), to_markdown(rows)),
+                       (args.csv or os.path.join(args.root, "results.csv"), to_csv(rows))):
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"Written to {path}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """The main job: zero-shot CLIP, CoOp and CoOp + FVG-PT, base-to-new on FG-World, seeds 1-3.
 
 Every run is a plain ``train.py`` call (as in the bash sweeps under scripts/), its
-log in ``<output>/<method>/<base|new>/seed<S>/log.txt``. The table (base / new / HM,
+log in ``<output>/<method>/<base|new>/seed<S>/log.txt``; a run is done when its
+``result.json`` exists, so an interrupted job picks up where it stopped (an
+interrupted training run resumes from its last epoch). While a run trains, a status
+line shows its epoch and batch and an estimate of the time left for the whole job. The table (base / new / HM,
 mean ± std over seeds, and the foreground shift index D_fg on the base test set) is
 printed and written as ``results.csv`` and ``results.md`` in ``<output>``.
 
@@ -9,6 +12,7 @@ printed and written as ``results.csv`` and ``results.md`` in ``<output>``.
 """
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,31 +20,63 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from fvgpt.results import read_run, summarise, to_csv, to_markdown  # noqa: E402
+from fvgpt.results import RunNotFinished, read_run, summarise, to_csv, to_markdown  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
 METHODS = ("ZeroshotCLIP", "CoOp", "FVGPT_CoOp")
 LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "CoOp": "CoOp", "FVGPT_CoOp": "CoOp + FVG-PT"}
 EPOCHS = 10  # configs/trainers/*/world.yaml
+RUNS_PER_SEED = (("ZeroshotCLIP", "base"), ("ZeroshotCLIP", "new"), ("CoOp", "base"),
+                 ("CoOp", "new"), ("FVGPT_CoOp", "base"), ("FVGPT_CoOp", "new"))
+BATCH_LINE = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\]")
+
+
+def run_cost(method, split):
+    """Work of a run in units of one test pass (a training epoch counts as one)."""
+    return 1 + (EPOCHS if method != "ZeroshotCLIP" and split == "base" else 0)
+
+
+class Progress:
+    """Work done and left over the whole job; estimates the time left from the pace so far."""
+
+    def __init__(self, seeds):
+        self.left = sum(run_cost(m, s) for m, s in RUNS_PER_SEED) * len(seeds)
+        self.done = 0.0
+        self.start = time.time()
+
+    def skip(self, method, split):
+        self.left -= run_cost(method, split)
+
+    def eta(self, in_run=0.0):
+        done = self.done + in_run
+        if done <= 0:
+            return "estimating"
+        left = (time.time() - self.start) / done * (self.left - in_run)
+        return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
+
+    def finish(self, method, split):
+        self.done += run_cost(method, split)
+        self.left -= run_cost(method, split)
 
 
 def run_dir(output, method, split, seed):
     return os.path.join(output, method, split, f"seed{seed}")
 
 
-def train_py(args, method, split, seed, extra, eval_from=None):
-    """One train.py run; skipped when its log already holds a result (resumable sweeps)."""
+def train_py(args, method, split, seed, extra, progress, eval_from=None):
+    """One train.py run, skipped when finished (its result.json exists)."""
     out = run_dir(args.output, method, split, seed)
     try:
         result = read_run(out)
         print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
+        progress.skip(method, split)
         return
-    except (FileNotFoundError, ValueError):
+    except RunNotFinished:
         pass
     config = "configs/trainers/CoOp/world.yaml" if method == "ZeroshotCLIP" else \
         f"configs/trainers/{method}/world.yaml"
-    cmd = [sys.executable, "train.py", "--root", args.root, "--seed", str(seed),
+    cmd = [sys.executable, "-u", "train.py", "--root", args.root, "--seed", str(seed),
            "--trainer", method, "--dataset-config-file", DATASET_CONFIG,
            "--config-file", config, "--output-dir", out]
     if method == "ZeroshotCLIP" or eval_from:
@@ -49,26 +85,42 @@ def train_py(args, method, split, seed, extra, eval_from=None):
         cmd += ["--model-dir", eval_from, "--load-epoch", str(EPOCHS)]
     cmd += ["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", split] + extra
     start = time.time()
-    done = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)}\nfailed:\n{done.stderr[-3000:]}")
+    tail, last_epoch = [], None
+    with subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        for line in proc.stdout:
+            tail = (tail + [line])[-60:]
+            batch = BATCH_LINE.match(line)
+            if not batch:
+                continue
+            epoch, epochs, b, batches = (int(v) for v in batch.groups())
+            status = (f"  {method:13s} {split:4s} seed {seed}: epoch {epoch}/{epochs} batch "
+                      f"{b}/{batches}, job: {progress.eta(epoch - 1 + b / batches)}")
+            if sys.stdout.isatty():  # one status line, rewritten in place
+                print(f"\r{status}   ", end="", flush=True)
+            elif epoch != last_epoch:  # a log file: one line per epoch
+                print(status, flush=True)
+            last_epoch = epoch
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)}\nfailed:\n{''.join(tail)[-3000:]}")
+    progress.finish(method, split)
     result = read_run(out)
     shift = "" if result["d_fg"] is None else f", D_fg {result['d_fg']:.4f}"
-    print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
-          f"({time.time() - start:.0f}s)", flush=True)
+    print(f"\r  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
+          f"({time.time() - start:.0f}s; job: {progress.eta()})" + " " * 20, flush=True)
 
 
-def run_seed(args, seed):
+def run_seed(args, seed, progress):
     shift = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]
     coop_base = run_dir(args.output, "CoOp", "base", seed)
     fvgpt_base = run_dir(args.output, "FVGPT_CoOp", "base", seed)
     backbone = ["TRAINER.FVGPT.BACKBONE_DIR", coop_base]
-    train_py(args, "ZeroshotCLIP", "base", seed, shift)
-    train_py(args, "ZeroshotCLIP", "new", seed, [])
-    train_py(args, "CoOp", "base", seed, shift)
-    train_py(args, "CoOp", "new", seed, [], eval_from=coop_base)
-    train_py(args, "FVGPT_CoOp", "base", seed, backbone + shift)
-    train_py(args, "FVGPT_CoOp", "new", seed, backbone, eval_from=fvgpt_base)
+    train_py(args, "ZeroshotCLIP", "base", seed, shift, progress)
+    train_py(args, "ZeroshotCLIP", "new", seed, [], progress)
+    train_py(args, "CoOp", "base", seed, shift, progress)
+    train_py(args, "CoOp", "new", seed, [], progress, eval_from=coop_base)
+    train_py(args, "FVGPT_CoOp", "base", seed, backbone + shift, progress)
+    train_py(args, "FVGPT_CoOp", "new", seed, backbone, progress, eval_from=fvgpt_base)
 
 
 def main():
@@ -81,9 +133,10 @@ def main():
 
     start = time.time()
     ensure_world(args.root)
+    progress = Progress(args.seeds)
     for i, seed in enumerate(args.seeds, 1):
         print(f"[seed {seed}: {i}/{len(args.seeds)}, {time.time() - start:.0f}s elapsed]", flush=True)
-        run_seed(args, seed)
+        run_seed(args, seed, progress)
 
     per_seed = {}
     for method in METHODS:

@@ -3,6 +3,7 @@
 A randomly initialised small CLIP (the OpenAI CLIP class with small widths) stands in
 for real weights: these tests check the pipeline, not accuracy.
 """
+import json
 import os
 import re
 import shutil
@@ -215,8 +216,17 @@ def test_base2new_shell_scripts_on_a_fixture_tree(small_clip, tmp_path):
         assert run.returncode == 0, (script, (run.stdout + run.stderr)[-3000:])
     for split, trainer in (("train_base", "CoOp"), ("test_new", "CoOp"),
                            ("train_base", "FVGPT_CoOp"), ("test_new", "FVGPT_CoOp")):
-        log = tmp_path / "base2new" / split / "oxford_pets" / "shots_16" / trainer / "vit_b16_ep10" / "seed1" / "log.txt"
-        assert "* accuracy" in log.read_text()
+        run_dir = tmp_path / "base2new" / split / "oxford_pets" / "shots_16" / trainer / "vit_b16_ep10" / "seed1"
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["trainer"] == trainer and (result["d_fg"] is not None) == (split == "train_base")
+    (tmp_path / "base2new" / "train_base" / "oxford_pets" / "shots_16" / "CoOp" / "vit_b16_ep10" / "seed2").mkdir()
+    table = subprocess.run([sys.executable, "scripts/parse_results.py", str(tmp_path / "base2new")],
+                           cwd=REPO, capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr[-3000:]
+    assert re.search(r"\| CoOp / oxford_pets \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.0000 \|",
+                     table.stdout)
+    assert "left out: " in table.stdout and "seed2: no result.json" in table.stdout
+    assert (tmp_path / "base2new" / "results.csv").read_text().startswith("method,seeds,base")
     again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", "oxford_pets", "1", *opts], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert "skipping" in again.stdout  # a finished run is not redone

@@ -4,17 +4,18 @@ import os
 import torch
 import torch.nn.functional as F
 
-from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
 from fvgpt.backbones.coop import CoOpCLIP, load_prompt_learner
 from fvgpt.clip_loader import clip_from_config
+from fvgpt.resume import ResumableTrainerX
 
 
 @TRAINER_REGISTRY.register()
-class CoOp(TrainerX):
+class CoOp(ResumableTrainerX):
     """Trains only ``prompt_learner``; checkpoints as the upstream CoOp repository does."""
 
     def check_cfg(self, cfg):
@@ -52,6 +53,17 @@ class CoOp(TrainerX):
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return summary
+
+    def trainer_state(self):
+        state = super().trainer_state()
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_trainer_state(self, state):
+        super().load_trainer_state(state)
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["grad_scaler"])
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)

@@ -2,15 +2,16 @@
 import torch
 import torch.nn.functional as F
 
-from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.engine import TRAINER_REGISTRY
 
 from fvgpt.backbones.coop import tokenize_classnames
 from fvgpt.clip_loader import clip_from_config
+from fvgpt.resume import ResumableTrainerX
 from fvgpt.templates import template_for
 
 
 @TRAINER_REGISTRY.register()
-class ZeroshotCLIP(TrainerX):
+class ZeroshotCLIP(ResumableTrainerX):
     """Nothing to train: run with --eval-only."""
 
     def build_model(self):

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 import clip
 from clip.simple_tokenizer import SimpleTokenizer
 
+from ..checkpoints import CheckpointError, read_checkpoint
+
 _tokenizer = SimpleTokenizer()
 
 
@@ -144,17 +146,17 @@ def load_prompt_learner(prompt_learner, path):
 
     Returns the number of classes the checkpoint was trained on (None if it does not say).
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"CoOp checkpoint not found: {path}. Train CoOp with the same dataset and seed "
-            "first, or fix the run directory / epoch (TRAINER.FVGPT.BACKBONE_DIR and "
-            "BACKBONE_EPOCH, or --model-dir and --load-epoch)."
-        )
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-        ctx = state_dict["ctx"]
-    except Exception as e:
-        raise RuntimeError(f"Cannot read a CoOp prompt learner from {path} ({e!r}).") from None
+    checkpoint = read_checkpoint(
+        path, "CoOp checkpoint",
+        "Train CoOp with the same dataset and seed first (if the file is damaged, run that "
+        "training again: the same command resumes it, --start-over retrains), or point "
+        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
+        "intact checkpoint.")
+    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if state_dict is None or "ctx" not in state_dict:
+        raise CheckpointError(f"{path} is not a CoOp prompt-learner checkpoint (no "
+                              "state_dict['ctx']): pass a CoOp run's --output-dir.")
+    ctx = state_dict["ctx"]
     if ctx.shape != prompt_learner.ctx.shape:
         raise ValueError(
             f"CoOp checkpoint {path} has context of shape {tuple(ctx.shape)}, this model "

@@ -8,21 +8,27 @@ Layout under ``ROOT``::
     mask/fg_world/images/<...>.png                    exact masks (255 = foreground)
     mask_{eroded,dilated,shifted,empty}/fg_world/...  degraded masks, same relative paths
 
+Generation never deletes anything and touches only the files it generates: it writes
+the ones that are missing, and refuses, naming them, when the folders above hold files
+it would not write (other than the readers' few-shot caches) or generated files whose
+content differs from what it would write (e.g. an edited mask).
+
 Usage: ``python -m fvgpt.world.generate --root DATA [--seed 0] [--force]``.
 """
 import argparse
+import fnmatch
 import json
 import os
-import shutil
 import sys
 import time
+from collections import namedtuple
 
 import numpy as np
 from PIL import Image
 
-from datasets.splits import save_split
-from dassl.data.datasets import Datum
 
+from ..checkpoints import atomic_write, atomic_write_text
+from ..split_files import split_file_text
 from . import render
 from .classes import (BACKGROUNDS, CHARACTERISTIC_BACKGROUND, CLASSNAMES, NUM_BASE,
                       P_CHARACTERISTIC, CLASS_PAIRS, folder_name)
@@ -33,6 +39,14 @@ SPLIT_FILE = "split_zhou_FGWorld.json"
 IMAGES_PER_CLASS = {"train": 40, "val": 10, "test": 30}
 SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}  # seed-sequence key of each split
 DEGRADED_MASK_SETS = ("eroded", "dilated", "shifted", "empty")
+READER_FILES = os.path.join(DATASET_DIR, "split_fewshot", "shot_*-seed_*.pkl")  # few-shot caches
+
+
+SplitEntry = namedtuple("SplitEntry", "impath label classname")  # what a split file lists
+
+
+class WorldFolderError(RuntimeError):
+    """The FG-World folders hold files that generation would replace or did not write."""
 
 
 def world_description(seed):
@@ -79,26 +93,16 @@ def relative_image_path(split, label, index):
     return os.path.join(folder_name(CLASSNAMES[label]), f"{split}_{index:03d}.png")
 
 
-def _save_png(array, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(array).save(path, format="PNG")
-
-
 def _generated_dirs(root):
     mask_roots = ["mask"] + [f"mask_{k}" for k in DEGRADED_MASK_SETS]
     return [os.path.join(root, DATASET_DIR)] + [os.path.join(root, m, DATASET_DIR)
                                                 for m in mask_roots]
 
 
-def generate_world(root, seed=0):
-    """Generate the benchmark under ``root``, replacing any previous FG-World there."""
-    root = os.path.abspath(os.path.expanduser(root))
-    for d in _generated_dirs(root):
-        shutil.rmtree(d, ignore_errors=True)
-    image_dir = os.path.join(root, DATASET_DIR, "images")
+def render_world(root, seed=0):
+    """Every file of the FG-World under ``root``: {path: PNG pixels (array) or text}."""
+    files, splits = {}, {}
     start = time.time()
-    print(f"Generating FG-World v{WORLD_VERSION} (seed {seed}) in {root}", flush=True)
-    splits = {}
     for split, per_class in IMAGES_PER_CLASS.items():
         items = []
         for label, classname in enumerate(CLASSNAMES):
@@ -106,21 +110,87 @@ def generate_world(root, seed=0):
                 scene, rng = benchmark_scene(seed, split, label, index)
                 image, mask = render.render(scene)
                 rel = os.path.join(DATASET_DIR, "images", relative_image_path(split, label, index))
-                _save_png(image, os.path.join(root, rel))
+                files[os.path.join(root, rel)] = image
                 masks = {"mask": mask}
                 masks.update({f"mask_{k}": m for k, m in render.degraded_masks(mask, rng).items()})
                 for mask_root, m in masks.items():
-                    _save_png(m.astype(np.uint8) * 255, os.path.join(root, mask_root, rel))
-                items.append(Datum(impath=os.path.join(root, rel), label=label,
-                                   classname=classname))
+                    files[os.path.join(root, mask_root, rel)] = m.astype(np.uint8) * 255
+                items.append(SplitEntry(os.path.join(root, rel), label, classname))
         splits[split] = items
         print(f"  {split}: {len(items)} images ({per_class} per class, "
               f"{time.time() - start:.1f}s)", flush=True)
-    save_split(splits["train"], splits["val"], splits["test"],
-               os.path.join(root, DATASET_DIR, SPLIT_FILE), image_dir)
-    with open(os.path.join(root, DATASET_DIR, "world.json"), "w") as f:
-        json.dump(world_description(seed), f, indent=2)
-    print(f"FG-World done in {time.time() - start:.1f}s", flush=True)
+    image_dir = os.path.join(root, DATASET_DIR, "images")
+    files[os.path.join(root, DATASET_DIR, SPLIT_FILE)] = split_file_text(
+        splits["train"], splits["val"], splits["test"], image_dir)
+    files[os.path.join(root, DATASET_DIR, "world.json")] = json.dumps(world_description(seed),
+                                                                      indent=2)
+    return files
+
+
+def _holds(path, content):
+    """Whether the file at ``path`` holds ``content`` (text, or PNG pixels)."""
+    try:
+        if isinstance(content, str):
+            with open(path) as f:
+                return f.read() == content
+        with Image.open(path) as img:
+            return np.array_equal(np.asarray(img), content)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def conflicts(root, files):
+    """Files generation must not touch: (not generated by it, generated but now different)."""
+    foreign = []
+    for folder in _generated_dirs(root):
+        for dirpath, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if path not in files and not fnmatch.fnmatch(os.path.relpath(path, root),
+                                                             READER_FILES):
+                    foreign.append(path)
+    changed = [p for p, content in files.items() if os.path.exists(p) and not _holds(p, content)]
+    return sorted(foreign), changed
+
+
+def _write(path, content):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if isinstance(content, str):
+        atomic_write_text(path, content)
+    else:
+        atomic_write(path, lambda tmp: Image.fromarray(content).save(tmp, format="PNG"))
+
+
+def generate_world(root, seed=0):
+    """Write the benchmark under ``root``: every missing file, ``world.json`` last.
+
+    Raises ``WorldFolderError`` (before writing anything) when the folders hold files it
+    did not generate or generated files that were changed since.
+    """
+    root = os.path.abspath(os.path.expanduser(root))
+    start = time.time()
+    print(f"Generating FG-World v{WORLD_VERSION} (seed {seed}) in {root}", flush=True)
+    files = render_world(root, seed)
+    foreign, changed = conflicts(root, files)
+    if foreign or changed:
+        lines = [f"  {len(paths)} {what}, e.g. " + ", ".join(paths[:3])
+                 for paths, what in ((foreign, "file(s) FG-World does not write"),
+                                     (changed, "file(s) that differ from what FG-World writes "
+                                               "(edited, damaged or from another version)"))
+                 if paths]
+        raise WorldFolderError(
+            f"Not generating FG-World in {root}: its folders hold files it would not write "
+            "or would replace:\n" + "\n".join(lines) + "\nNothing was changed. Move those "
+            "files out of the FG-World folders (FG-World writes its own again), or use "
+            "another --root for a fresh FG-World.")
+    world_json = os.path.join(root, DATASET_DIR, "world.json")
+    written = 0
+    for path, content in files.items():
+        if path != world_json and not os.path.exists(path):
+            _write(path, content)
+            written += 1
+    _write(world_json, files[world_json])
+    print(f"FG-World done in {time.time() - start:.1f}s ({written} files written)", flush=True)
 
 
 def is_up_to_date(root, seed=0):
@@ -131,8 +201,12 @@ def is_up_to_date(root, seed=0):
             found = json.load(f)
     except (FileNotFoundError, json.JSONDecodeError):
         return False
-    return (found == world_description(seed)
-            and os.path.isfile(os.path.join(root, DATASET_DIR, SPLIT_FILE)))
+    try:
+        with open(os.path.join(root, DATASET_DIR, SPLIT_FILE)) as f:
+            split_readable = set(json.load(f)) >= set(IMAGES_PER_CLASS)
+    except (OSError, ValueError, TypeError):
+        split_readable = False
+    return found == world_description(seed) and split_readable
 
 
 def ensure_world(root, seed=0):
@@ -146,7 +220,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="data root (DATASET.ROOT)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="regenerate even if up to date")
+    parser.add_argument("--force", action="store_true",
+                        help="check every file and write the missing ones even if up to date")
     args = parser.parse_args(argv)
     if args.force:
         generate_world(args.root, args.seed)

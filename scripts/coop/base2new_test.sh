@@ -2,6 +2,8 @@
 # CoOp evaluated on the new classes from its base-class checkpoint.
 #   DATA=/path/to/datasets bash scripts/coop/base2new_test.sh oxford_pets 1
 source "$(dirname "$0")/../base2new_common.sh"
-train_py CoOp "$(run_dir test_new CoOp)" \
+DIR=$(run_dir test_new CoOp)
+skip_if_done "${DIR}"
+train_py CoOp "${DIR}" \
     --model-dir "$(run_dir train_base CoOp)" --load-epoch ${EPOCH} --eval-only \
     DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES new "${@:3}"

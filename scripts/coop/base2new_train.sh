@@ -4,4 +4,5 @@
 source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base CoOp)
 skip_if_done "${DIR}"
-train_py CoOp "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base "${@:3}"
+train_py CoOp "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base \
+    TEST.FOREGROUND_SHIFT_INDEX ${D_FG} "${@:3}"

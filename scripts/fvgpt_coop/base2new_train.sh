@@ -6,4 +6,5 @@ source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base FVGPT_CoOp)
 skip_if_done "${DIR}"
 train_py FVGPT_CoOp "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base \
+    TEST.FOREGROUND_SHIFT_INDEX ${D_FG} \
     TRAINER.FVGPT.BACKBONE_DIR "$(run_dir train_base CoOp)" "${@:3}"

@@ -1,0 +1,51 @@
+"""Reading checkpoints with an error that names the file and what to do about it."""
+import os
+
+import torch
+
+
+def atomic_write(path, write, durable=False):
+    """Call ``write(tmp_path)``, then rename the temporary file to ``path``.
+
+    A process killed at any point leaves either the old file or the new one.
+    ``durable``: also flush the file to disk first (survives a power cut; slower).
+    """
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path, text):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    atomic_write(path, write)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, truncated or not a torch checkpoint."""
+
+
+def read_checkpoint(path, what, fix):
+    """``torch.load`` of one of this project's own checkpoints, on the CPU.
+
+    ``what`` says which checkpoint it is ("the FVG-PT head checkpoint"), ``fix`` what the
+    user can do when it cannot be read; both go into the error.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{what} not found: {path}. {fix}")
+    try:
+        # Dassl checkpoints pickle the scheduler, so weights-only loading refuses them.
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several kinds for a damaged file
+        raise CheckpointError(
+            f"Cannot read {what} {path}: the file is damaged (e.g. truncated by a kill or a "
+            f"full disk) or not a torch checkpoint ({type(err).__name__}: {err}). {fix}"
+        ) from None

@@ -1,0 +1,218 @@
+"""What happens when: every bad input and fault of the README's table, run as a user meets it.
+
+Each case runs train.py (or the mask checker) and checks the exit status, that the
+message names the file or key at fault, and that no file that existed before changed.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO_ROOT, train_py_command
+from fixture_trees import CONFIG_FILES, REPO_CONFIGS, build_tree, write_mask
+from fvgpt.checkpoints import atomic_write
+from fvgpt.masks import mask_path_for
+from fvgpt.world.generate import SPLIT_FILE
+from masks.check_masks import main as check_masks
+
+
+
+def checksums(*folders):
+    sums = {}
+    for folder in folders:
+        for dirpath, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                with open(path, "rb") as f:
+                    sums[path] = hashlib.sha256(f.read()).hexdigest()
+    return sums
+
+
+@contextlib.contextmanager
+def nothing_changes(*folders):
+    """Assert that every file under ``folders`` is still there with the same content."""
+    before = checksums(*folders)
+    yield
+    after = checksums(*folders)
+    assert {p: after.get(p) for p in before} == before
+
+
+def train_py(*cmd):
+    done = subprocess.run(list(cmd), cwd=REPO_ROOT, capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture
+def world_copy(world_root, tmp_path):
+    """A private copy of FG-World's images and split file (no masks) that a test may damage."""
+    root = tmp_path / "data"
+    shutil.copytree(world_root / "fg_world", root / "fg_world",
+                    ignore=shutil.ignore_patterns("split_fewshot"))
+    for mask_set in os.listdir(world_root):
+        if mask_set.startswith("mask"):
+            (root / mask_set).mkdir()
+            os.symlink(world_root / mask_set / "fg_world", root / mask_set / "fg_world")
+    return root
+
+
+def zero_shot(root, out, small_clip, *opts, flags=()):
+    """Zero-shot CLIP on FG-World's base classes: the quickest run that reads every test image."""
+    return train_py(*train_py_command(root, out, "ZeroshotCLIP", "DATASET.SUBSAMPLE_CLASSES",
+                                      "base", *opts, small_clip=small_clip,
+                                      flags=["--eval-only", *flags]))
+
+
+def test_rerun_with_other_settings_is_refused_then_start_over_keeps_the_old_run(
+        world_root, small_clip_file, tmp_path):
+    out = tmp_path / "run"
+    code, log = zero_shot(world_root, out, small_clip_file)
+    assert code == 0 and (out / "result.json").is_file(), log[-3000:]
+    accuracy = json.loads((out / "result.json").read_text())["accuracy"]
+
+    with nothing_changes(tmp_path):
+        code, log = zero_shot(world_root, out, small_clip_file)  # same settings: finished
+        assert code == 0 and f"{out} is finished (result.json): accuracy {accuracy:.2f}%" in log
+        code, log = zero_shot(world_root, out, small_clip_file, "DATALOADER.TEST.BATCH_SIZE", "7")
+        assert code == 1 and "DATALOADER.TEST.BATCH_SIZE: 100 in the folder, 7 now" in log
+        assert "Nothing was changed" in log
+
+    old = checksums(out)
+    code, log = zero_shot(world_root, out, small_clip_file, "DATALOADER.TEST.BATCH_SIZE", "7",
+                          flags=["--start-over"])
+    (moved,) = [p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]
+    assert code == 0 and str(moved) in log
+    assert checksums(moved) == {p.replace(str(out), str(moved)): s for p, s in old.items()}
+
+
+def test_truncated_fvgpt_head_checkpoint_under_eval_only(world_root, small_clip_file, coop_run,
+                                                         tmp_path):
+    head = tmp_path / "fvgpt_run" / "fvgpt_head" / "model.pth.tar-1"
+    head.parent.mkdir(parents=True)
+    torch.save({"state_dict": {"w": torch.zeros(1000)}, "epoch": 1}, head)
+    head.write_bytes(head.read_bytes()[:300])
+    with nothing_changes(tmp_path, coop_run):
+        code, log = train_py(*train_py_command(
+            world_root, tmp_path / "eval", "FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR",
+            str(coop_run), "DATASET.SUBSAMPLE_CLASSES", "new", small_clip=small_clip_file,
+            eval_only=tmp_path / "fvgpt_run"))
+    assert code == 1 and f"Cannot read FVG-PT head checkpoint {head}: the file is damaged" in log
+    assert "PytorchStreamReader" in log.splitlines()[-1] or "damaged" in log.splitlines()[-1]
+    assert not (tmp_path / "eval" / "result.json").exists()
+
+
+def test_truncated_backbone_checkpoint(world_root, small_clip_file, coop_run, tmp_path):
+    backbone = tmp_path / "coop"
+    shutil.copytree(coop_run, backbone)
+    checkpoint = backbone / "prompt_learner" / "model.pth.tar-2"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    with nothing_changes(tmp_path):
+        code, log = train_py(*train_py_command(
+            world_root, tmp_path / "fvgpt", "FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR",
+            str(backbone), "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip_file))
+    assert code == 1 and f"Cannot read CoOp checkpoint {checkpoint}: the file is damaged" in log
+    assert "TRAINER.FVGPT.BACKBONE_DIR" in log.splitlines()[-1]
+
+
+def test_missing_image(world_copy, small_clip_file, tmp_path):
+    image = world_copy / "fg_world" / "images" / "red_circle" / "test_000.png"
+    assert image.is_file()
+    image.unlink()
+    with nothing_changes(world_copy):
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file)
+    assert code == 1 and str(image) in log and "Restore" in log
+
+
+def test_truncated_image(world_copy, small_clip_file, tmp_path):
+    image = world_copy / "fg_world" / "images" / "red_circle" / "test_000.png"
+    image.write_bytes(image.read_bytes()[:60])
+    with nothing_changes(world_copy):
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file)
+    assert code == 1 and f"Cannot read image {image}: it is damaged" in log.splitlines()[-1]
+    assert not (tmp_path / "out" / "result.json").exists()  # a failed run is not finished
+
+
+def test_few_shot_cache_of_a_copied_folder_reads_the_copy(world_copy, world_root, coop_run,
+                                                          small_clip_file, tmp_path):
+    cache = os.path.join("fg_world", "split_fewshot", "shot_1-seed_1.pkl")
+    os.makedirs(world_copy / "fg_world" / "split_fewshot")
+    shutil.copy(world_root / cache, world_copy / cache)  # its paths point into world_root
+    with nothing_changes(world_copy):
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file,
+                              "DATASET.NUM_SHOTS", "1")
+    assert code == 0, log[-2000:]
+    assert f"image paths are read under {world_copy / 'fg_world'}" in log
+
+
+def test_few_shot_cache_without_the_images_names_the_cache(tmp_path):
+    from dassl.data.datasets import Datum
+    from datasets.splits import rebase_cached_items
+
+    old = tmp_path / "old" / "fg_world" / "images" / "a.png"
+    old.parent.mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(old)
+    cache = tmp_path / "new" / "fg_world" / "split_fewshot" / "shot_1-seed_1.pkl"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(pickle.dumps({"train": [Datum(impath=str(old), label=0, classname="a")]}))
+    with pytest.raises(FileNotFoundError, match=f"Delete {cache}"):
+        rebase_cached_items(pickle.loads(cache.read_bytes())["train"],
+                            str(tmp_path / "new" / "fg_world"), str(cache))
+
+
+def test_world_regeneration_touches_nothing_it_did_not_write(world_copy, small_clip_file,
+                                                              world_root, tmp_path):
+    """An invalid split file, a user's own file and an edited mask: refuse, naming them."""
+    for mask_set in [p for p in os.listdir(world_copy) if p.startswith("mask")]:
+        (world_copy / mask_set / "fg_world").unlink()
+        shutil.copytree(world_root / mask_set / "fg_world", world_copy / mask_set / "fg_world")
+    split = world_copy / "fg_world" / SPLIT_FILE
+    split.write_text("{not json")
+    users = world_copy / "fg_world" / "split_fewshot" / "my_notes.txt"
+    users.parent.mkdir()
+    users.write_text("mine")
+    mask = world_copy / "mask" / "fg_world" / "images" / "red_circle" / "train_000.png"
+    Image.new("L", (32, 32), 255).save(mask)
+    with nothing_changes(world_copy):
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file)
+    assert code == 1 and "Not generating FG-World" in log and "Nothing was changed" in log
+    assert all(str(p) in log for p in (split, users, mask))
+
+
+def test_a_kill_while_saving_leaves_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "model.pth.tar-1"
+    torch.save({"epoch": 1}, path)
+
+    def killed_half_way(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt
+
+    with nothing_changes(tmp_path), pytest.raises(KeyboardInterrupt):
+        atomic_write(str(path), killed_half_way)
+    assert os.listdir(tmp_path) == [path.name]
+
+
+@pytest.mark.parametrize("fault", ["missing", "unreadable", "wrong size", "empty"])
+def test_mask_faults_through_the_checker(fault, tmp_path, capsys):
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    image = tree.images[0]
+    mask = mask_path_for(image, tree.root)
+    if fault == "missing":
+        os.remove(mask)
+    elif fault == "unreadable":
+        with open(mask, "wb") as f:
+            f.write(b"not a png")
+    elif fault == "wrong size":
+        write_mask(mask, size=(3, 3))
+    else:
+        write_mask(mask, empty=True)
+    with nothing_changes(tmp_path):
+        status = check_masks(["--root", tree.root, "--dataset-config-file",
+                              os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])])
+    assert status == 1 and mask in capsys.readouterr().out
