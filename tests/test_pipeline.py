@@ -15,6 +15,7 @@ from PIL import Image
 
 from clip.model import CLIP
 from fixture_trees import build_tree
+from fvgpt.masks import FIXES
 from fvgpt.world.generate import ensure_world
 from fvgpt.world.tiny_clip import TINY_CLIP
 
@@ -124,7 +125,7 @@ def first_training_mask(root, coop_dir):
     return impath, str(root / "mask" / os.path.relpath(impath, root))
 
 
-def test_missing_or_resized_mask_is_named(world_copy, small_clip, coop_base, tmp_path):
+def test_missing_mask_or_another_aspect_ratio_is_named(world_copy, small_clip, coop_base, tmp_path):
     coop_dir, _ = coop_base
     opts = ("DATASET.SUBSAMPLE_CLASSES", "base")
     fvgpt(world_copy, coop_dir, tmp_path / "ok", *opts, "OPTIM.MAX_EPOCH", "1",
@@ -134,15 +135,17 @@ def test_missing_or_resized_mask_is_named(world_copy, small_clip, coop_base, tmp
     code, log = fvgpt(world_copy, coop_dir, tmp_path / "missing", *opts,
                       small_clip=small_clip, check=False)
     assert code != 0 and "missing mask(s): 1" in log and mask in log
+    assert FIXES["missing"] in log and FIXES["empty"] not in log
 
-    Image.new("L", (17, 17), 255).save(mask)
-    code, log = fvgpt(world_copy, coop_dir, tmp_path / "resized", *opts,
+    Image.new("L", (17, 9), 255).save(mask)
+    code, log = fvgpt(world_copy, coop_dir, tmp_path / "stretched", *opts,
                       small_clip=small_clip, check=False)
-    assert code != 0 and "mask(s) of another size than their image: 1" in log and mask in log
+    assert code != 0 and "another aspect ratio than their image: 1" in log and mask in log
+    assert FIXES["aspect"] in log and FIXES["missing"] not in log
 
     log = fvgpt(world_copy, coop_dir, tmp_path / "full", *opts, "TRAINER.FVGPT.MISSING_MASK",
                 "full", small_clip=small_clip, check=False)[1]
-    assert "mask(s) of another size than their image: 1" in log  # a wrong-sized mask is never replaced silently
+    assert "another aspect ratio than their image: 1" in log  # never replaced silently
     os.remove(mask)
     log = fvgpt(world_copy, coop_dir, tmp_path / "full2", *opts, "TRAINER.FVGPT.MISSING_MASK",
                 "full", small_clip=small_clip)
