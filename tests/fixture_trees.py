@@ -157,6 +157,7 @@ def build_authors_tree(name, data):
     if name == "SUN397":
         upper = os.path.join(root, "sun397", "SUN397")
         lower = os.path.join(root, "sun397", "sun397")
+        os.rmdir(upper)  # made empty by the builder; their tree has only the lower-case folder
         tree.images = [lower + p[len(upper):] for p in tree.images]
     for i, image in enumerate(tree.images):
         write_image(image, i)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from clip.model import CLIP
-from fixture_trees import build_tree
+from fixture_trees import build_authors_tree, build_tree
 from fvgpt.masks import FIXES
 from fvgpt.world.generate import ensure_world
 from fvgpt.world.tiny_clip import TINY_CLIP
@@ -206,20 +206,31 @@ def test_coop_then_fvgpt_on_a_real_data_set_layout(engine, small_clip, tmp_path,
     assert "Test-time branch: pc" in new and "* accuracy" in new
 
 
-def test_base2new_shell_scripts_on_a_fixture_tree(small_clip, tmp_path):
-    """The four scripts of a sweep, CoOp's way: DATA=... bash scripts/<trainer>/base2new_*.sh <dataset> <seed>."""
-    tree = build_tree("OxfordPets", str(tmp_path / "data"))
-    env = dict(os.environ, DATA=tree.root, OUTPUT=str(tmp_path / "base2new"))
+@pytest.mark.parametrize("layout, name, config", [("coop", "OxfordPets", "oxford_pets"),
+                                                   ("fvgpt", "DescribableTextures", "dtd")])
+def test_base2new_shell_scripts_on_a_fixture_tree(layout, name, config, small_clip, tmp_path):
+    """The four scripts of a sweep: DATA=... [DATA_LAYOUT=fvgpt] bash scripts/<trainer>/base2new_*.sh
+    <dataset> <seed>, on CoOp's single-root layout and on the authors' download as is (DTD three
+    levels deep, masks 512 px on the short side)."""
+    data = str(tmp_path / "data")
+    tree = build_tree(name, data) if layout == "coop" else build_authors_tree(name, data)
+    env = dict(os.environ, DATA=data, DATA_LAYOUT=layout, OUTPUT=str(tmp_path / "base2new"))
     opts = ["MODEL.BACKBONE.NAME", small_clip, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0"]
+    logs = {}
     for script in ("coop/base2new_train.sh", "coop/base2new_test.sh",
                    "fvgpt_coop/base2new_train.sh", "fvgpt_coop/base2new_test.sh"):
-        run = subprocess.run(["bash", f"scripts/{script}", "oxford_pets", "1", *opts], cwd=REPO, env=env,
+        run = subprocess.run(["bash", f"scripts/{script}", config, "1", *opts], cwd=REPO, env=env,
                              capture_output=True, text=True)
         assert run.returncode == 0, (script, (run.stdout + run.stderr)[-3000:])
+        logs[script] = run.stdout
     for split, trainer in (("train_base", "CoOp"), ("test_new", "CoOp"),
                            ("train_base", "FVGPT_CoOp"), ("test_new", "FVGPT_CoOp")):
-        log = tmp_path / "base2new" / split / "oxford_pets" / "shots_16" / trainer / "vit_b16_ep10" / "seed1" / "log.txt"
+        log = tmp_path / "base2new" / split / config / "shots_16" / trainer / "vit_b16_ep10" / "seed1" / "log.txt"
         assert "* accuracy" in log.read_text()
-    again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", "oxford_pets", "1", *opts], cwd=REPO,
+    n_train = tree.per_class[0] * ((len(tree.classnames) + 1) // 2)  # 16 shots > images per class
+    resized = n_train if layout == "fvgpt" else 0
+    assert f"Training masks checked: {n_train} ok ({resized} resized" in logs["fvgpt_coop/base2new_train.sh"]
+    assert "Same training images as the backbone run" in logs["fvgpt_coop/base2new_train.sh"]
+    again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", config, "1", *opts], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert "skipping" in again.stdout  # a finished run is not redone
