@@ -13,15 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from clip.model import CLIP
 from fixture_trees import build_authors_tree, build_tree
 from fvgpt.masks import FIXES
 from fvgpt.world.generate import ensure_world
-from fvgpt.world.tiny_clip import TINY_CLIP
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL_CLIP = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
-              "vision_patch_size": 8, "transformer_layers": 1}
 FAST = ["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1"]
 
 
@@ -30,14 +26,6 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     ensure_world(str(root))
     return root
-
-
-@pytest.fixture(scope="module")
-def small_clip(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
-    torch.save(CLIP(**SMALL_CLIP).state_dict(), path)
-    return str(path)
 
 
 def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None, env=None,
