@@ -82,7 +82,8 @@ def check_same_training_images(own, backbone_dir):
               f"this run uses {describe_cache(own)}.")
         return None
     if theirs["sha256"] == own["sha256"]:
-        print(f"Same training images as the backbone run ({own['n_images']} images).")
+        print(f"Same training images as the backbone run ({own['n_images']} images, "
+              f"{describe_cache(own)}).")
         return theirs
     own_set = {tuple(x) for x in own["images"]}
     their_set = {tuple(x) for x in theirs["images"]}
