@@ -23,17 +23,12 @@ import sys
 
 import numpy as np
 
-from .dassl_backend import ensure_dassl
+from dassl.config import get_cfg_default  # importable once the fvgpt package is (its __init__)
+from dassl.data.datasets import DATASET_REGISTRY
+from dassl.utils import set_random_seed
 
-ensure_dassl()  # makes ``dassl`` importable (real, else built-in) before the imports below
-
-from dassl.config import get_cfg_default  # noqa: E402
-from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
-from dassl.utils import set_random_seed  # noqa: E402
-
-from .config import add_config  # noqa: E402
-from .masks import (CHECKER, EMPTY_MASK_POLICIES, FIXES,  # noqa: E402
-                    MISSING_MASK_POLICIES, MaskError, audit_masks)
+from .config import add_config
+from .masks import CHECKER, EMPTY_MASK_POLICIES, FIXES, MISSING_MASK_POLICIES, MaskError, audit_masks
 
 
 def check_training_masks(dataset, root, mask_root="", threshold=0.5):

@@ -134,13 +134,15 @@ class FVGPTTrainer(TrainerX):
             self.load_backbone(meta["dir"], meta["epoch"])
         mine = self.backbone_meta
         if mine["checkpoint_sha256"] != meta["checkpoint_sha256"]:
+            fix = ("That file has changed since (a new run in the same folder?): restore it, or "
+                   "train FVG-PT again on it." if mine["checkpoint"] == meta["checkpoint"] else
+                   "Leave TRAINER.FVGPT.BACKBONE_DIR empty to use the recorded one, or set it "
+                   "(and BACKBONE_EPOCH) to that run.")
             raise ValueError(
                 f"The FVG-PT head {path} was trained on the backbone {meta['checkpoint']} "
                 f"({meta['trainer']}, {meta['dataset']}, epoch {meta['epoch']}, sha256 "
                 f"{meta['checkpoint_sha256'][:12]}), but this run loaded {mine['checkpoint']} "
-                f"(sha256 {mine['checkpoint_sha256'][:12]}), another backbone. Leave "
-                "TRAINER.FVGPT.BACKBONE_DIR empty to use the recorded one, or set it (and "
-                "BACKBONE_EPOCH) to that run.")
+                f"(sha256 {mine['checkpoint_sha256'][:12]}), another backbone. {fix}")
 
     def check_same_shots(self):
         """FVG-PT trains on exactly the backbone run's training images (paper, Sec. 4.1)."""
