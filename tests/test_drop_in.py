@@ -84,8 +84,6 @@ USER_COOP = '''"""The user's CoOp: context vectors before the class name; saved 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from clip import clip
-from clip.model import build_model
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint
@@ -94,6 +92,8 @@ from dassl.utils import load_checkpoint
 class PromptLearner(nn.Module):
     def __init__(self, cfg, classnames, clip_model):
         super().__init__()
+        import clip  # here: before fvgpt, clip needs pkg_resources (setuptools < 81), see README
+
         n_ctx = cfg.TRAINER.COOP.N_CTX
         self.ctx = nn.Parameter(0.02 * torch.randn(n_ctx, clip_model.ln_final.weight.shape[0]))
         prompts = [" ".join(["X"] * n_ctx) + " " + name.replace("_", " ") + "." for name in classnames]
@@ -126,6 +126,8 @@ class CustomCLIP(nn.Module):
 @TRAINER_REGISTRY.register()
 class CoOp(TrainerX):
     def build_model(self):
+        from clip.model import build_model
+
         clip_model = build_model(torch.load(self.cfg.MODEL.BACKBONE.NAME, map_location="cpu")).float()
         self.model = CustomCLIP(self.cfg, self.dm.dataset.classnames, clip_model).to(self.device)
         for name, param in self.model.named_parameters():
