@@ -14,7 +14,7 @@ setup(
         "torch>=2.1",
         "torchvision",
         "clip-anytorch>=2.5",
-        "setuptools<81",  # the clip package imports pkg_resources
+        "packaging",  # clip imports pkg_resources.packaging; fvgpt.clip_import supplies it
         "scipy",  # StanfordCars / OxfordFlowers annotations are .mat files
         "ftfy",
         "regex",

@@ -11,6 +11,7 @@ from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
 from fvgpt.config import add_project_config
+from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
 import trainers.coop  # noqa: F401
@@ -71,11 +72,13 @@ def main(args):
     setup_logger(cfg.OUTPUT_DIR)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
-    print(f"Dassl engine: {fvgpt.dassl_backend.engine_name()}")
+    print(f"Dassl engine: {fvgpt.dassl_backend.engine_description()}")
     print(cfg)
     print(f"** System info **\n{collect_env_info()}\n")
 
     trainer = build_trainer(cfg)
+    if not args.eval_only:  # which images this run trains on (FVG-PT checks its backbone's)
+        record_training_images(cfg, trainer.dm.dataset, cfg.OUTPUT_DIR)
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         trainer.test()

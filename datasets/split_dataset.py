@@ -18,16 +18,22 @@ class SplitFileDataset(DatasetBase):
     Subclasses set ``dataset_dir`` (folder under ``DATASET.ROOT``), ``image_subdir``
     (folder inside it that split paths are relative to), ``split_filename`` (None
     where CoOp always reads the official split from the annotations) and implement
-    ``read_annotations``.
+    ``read_annotations``; ``image_subdir_aliases`` lists other names of ``image_subdir``
+    in released copies, used when ``image_subdir`` itself is absent.
     """
 
     dataset_dir = ""
     image_subdir = ""
+    image_subdir_aliases = ()
     split_filename = None
 
     def __init__(self, cfg):
         self.dataset_dir = dataset_folder(cfg, self.dataset_dir)
         self.image_dir = os.path.join(self.dataset_dir, self.image_subdir)
+        present = [a for a in self.image_subdir_aliases
+                   if os.path.isdir(os.path.join(self.dataset_dir, a))]
+        if present and not os.path.isdir(self.image_dir):
+            self.image_dir = os.path.join(self.dataset_dir, present[0])
         self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
         self.split_path = (os.path.join(self.dataset_dir, self.split_filename)
                            if self.split_filename else None)

@@ -10,7 +10,8 @@ from .splits import split_trainval
 
 @DATASET_REGISTRY.register()
 class SUN397(SplitFileDataset):
-    """397 scenes in ``sun397/SUN397/<letter>/<scene>[/<qualifier>]/``.
+    """397 scenes in ``sun397/SUN397/<letter>/<scene>[/<qualifier>]/`` (``sun397/sun397/`` in
+    the authors' masked release, JREion/FVG-PT docs/DATASETS.md).
 
     Beside ``SUN397/``: ``split_zhou_SUN397.json`` and, from Partitions.zip,
     ``ClassName.txt``, ``Training_01.txt``, ``Testing_01.txt``.
@@ -18,6 +19,7 @@ class SUN397(SplitFileDataset):
 
     dataset_dir = "sun397"
     image_subdir = "SUN397"
+    image_subdir_aliases = ("sun397",)
     split_filename = "split_zhou_SUN397.json"
 
     def read_annotations(self):

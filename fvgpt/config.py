@@ -1,4 +1,10 @@
-"""Config keys this project adds to Dassl's defaults (call from ``extend_cfg`` in train.py)."""
+"""Config keys this project adds to Dassl's defaults (call from ``extend_cfg`` in train.py).
+
+In another CoOp-family repository, ``fvgpt.add_config(cfg)`` in its ``extend_cfg`` adds the
+keys it lacks and leaves the ones it has (e.g. its own ``TRAINER.COOP``) untouched.
+"""
+import copy
+
 from yacs.config import CfgNode as CN
 
 
@@ -33,6 +39,7 @@ def add_fvgpt_config(cfg):
     c.MASK_THRESHOLD = 0.5  # mask pixel / 255 above this is foreground (upstream cfg)
     c.MISSING_MASK = "error"  # error, or full: use the whole image and count it
     c.EMPTY_MASK = "error"  # error, or keep: train on it (A(m) = 0)
+    c.FG_FILL = "mean"  # (choice) x_fg = normalised x * m (mean colour outside), or black: x * m
     a = c.ABLATION = CN()  # parts switched off for ablations (paper Tables 3, 6, 12, 13)
     a.LOSSES = ["frg", "fdc_ce", "dist", "pc_ce", "pc_kl"]  # loss terms that are optimised
     a.FIXED_R = -1.0  # in [0, 1]: the FRG's r replaced by this constant; < 0: learned
@@ -49,3 +56,25 @@ def add_project_config(cfg):
     cfg.TEST.FOREGROUND_SHIFT_INDEX = False  # also report D_fg on the test split (needs test masks)
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (CoOp/CoCoOp convention)
     cfg.MODEL.BACKBONE.CLIP_CACHE_DIR = ""  # extra folder searched for named OpenAI weights
+
+
+def add_config(cfg):
+    """Add every key of ``add_project_config`` that ``cfg`` lacks; never overwrite a key it has.
+
+    For users' ``extend_cfg``: their own nodes (``TRAINER.COOP`` ...) and values stay theirs.
+    """
+    ours = CN()
+    ours.TRAINER, ours.TEST, ours.DATASET = CN(), CN(), CN()
+    ours.MODEL = CN()
+    ours.MODEL.BACKBONE = CN()
+    add_project_config(ours)
+    _add_missing(cfg, ours)
+    return cfg
+
+
+def _add_missing(cfg, defaults):
+    for key, value in defaults.items():
+        if key not in cfg:
+            setattr(cfg, key, copy.deepcopy(value))
+        elif isinstance(value, CN) and isinstance(cfg[key], CN):
+            _add_missing(cfg[key], value)

@@ -38,6 +38,13 @@ def engine_name():
     return ACTIVE_ENGINE
 
 
+def engine_description():
+    """The active engine and the folder it is imported from, e.g. ``real (/src/Dassl.pytorch/dassl)``."""
+    dassl = sys.modules.get("dassl")
+    where = os.path.dirname(getattr(dassl, "__file__", "") or "?")
+    return f"{ACTIVE_ENGINE} ({where})"
+
+
 def selected_mode():
     """The mode requested by ``FVGPT_DASSL`` ("auto" when unset); ValueError for anything else."""
     mode = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
@@ -133,9 +140,12 @@ def _patch_real_checkpoint_loading():
 
     From torch 2.6 ``torch.load`` refuses pickled objects by default, and Dassl's
     checkpoints hold the warm-up scheduler's successor object, so resuming, best-val
-    deployment and ``load_model`` fail. Only on such a torch, every ``dassl`` module's
-    ``load_checkpoint`` is replaced by one that loads with ``weights_only=False`` (these
-    are the user's own training outputs).
+    deployment and ``load_model`` fail. Only on such a torch, ``load_checkpoint`` is
+    replaced by one that loads with ``weights_only=False`` (these are the user's own
+    training outputs) in every loaded module that holds Dassl's function: the ``dassl``
+    modules and also modules imported before ``fvgpt`` that did
+    ``from dassl.utils import load_checkpoint`` (e.g. a CoOp trainer), so import order
+    does not matter.
     """
     import torch
 
@@ -156,6 +166,7 @@ def _patch_real_checkpoint_loading():
 
     load_checkpoint._fvgpt_full_pickle = True
     load_checkpoint.__doc__ = original.__doc__
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "dassl" and getattr(module, "load_checkpoint", None) is original:
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", {})  # its own names; no lazy __getattr__ hook runs
+        if namespace.get("load_checkpoint") is original:
             module.load_checkpoint = load_checkpoint

@@ -1,8 +1,11 @@
 """The one mask-aware data path: image, foreground view and mask under one random geometry.
 
 It plugs into Dassl through ``DataManager(cfg, dataset_wrapper=MaskedDatasetWrapper)``,
-so real Dassl needs no patch. A training item gains ``img_fg`` (x * m, black
-outside the mask *before* normalisation) and ``mask`` (1 x H x W in {0, 1}).
+so real Dassl needs no patch. A training item gains ``img_fg`` (x * m) and ``mask``
+(1 x H x W in {0, 1}). ``TRAINER.FVGPT.FG_FILL`` says where the zeros go (spec, "Foreground
+mask"): ``mean`` multiplies the *normalised* image by m, so the background becomes CLIP's
+mean colour (the authors' loader hands the trainer the normalised image and the mask);
+``black`` multiplies before normalisation.
 """
 import torch
 import torchvision.transforms as T
@@ -13,7 +16,9 @@ from dassl.data.data_manager import DatasetWrapper
 from dassl.data.transforms import INTERPOLATION_MODES
 from dassl.utils import read_image
 
-from .masks import MaskError, MissingMaskError, full_mask, is_empty, mask_path_for, read_mask
+from .masks import MissingMaskError, empty_mask_error, full_mask, is_empty, mask_path_for, read_mask
+
+FG_FILLS = ("mean", "black")
 
 # Dassl transform names that act on geometry (applied to both) or on values.
 JOINT_TRANSFORMS = ("random_resized_crop", "random_crop", "random_flip", "center_crop", "normalize")
@@ -61,15 +66,16 @@ class JointTransform:
             img, mask = TF.center_crop(img, self.size), TF.center_crop(mask, self.size)
         return img, mask
 
-    def __call__(self, img, mask, threshold):
-        """Returns (image, foreground view, binary mask) as tensors."""
+    def __call__(self, img, mask, threshold, fg_fill="mean"):
+        """Returns (image, foreground view, binary mask) as tensors (``fg_fill``: FG_FILLS)."""
         img, mask = self.geometry(img, mask)
         image = TF.to_tensor(img)
         binary = (TF.to_tensor(mask) > threshold).float()
-        image_fg = image * binary
-        if "normalize" in self.choices:
-            image, image_fg = self.normalize(image), self.normalize(image_fg)
-        return image, image_fg, binary
+        normalise = self.normalize if "normalize" in self.choices else (lambda x: x)
+        if fg_fill == "black":
+            return normalise(image), normalise(image * binary), binary
+        image = normalise(image)
+        return image, image * binary, binary
 
 
 class MaskedDatasetWrapper(DatasetWrapper):
@@ -87,28 +93,24 @@ class MaskedDatasetWrapper(DatasetWrapper):
                              "DATALOADER.RETURN_IMG0 False.")
         fvgpt = cfg.TRAINER.FVGPT
         self.root, self.mask_root = cfg.DATASET.ROOT, fvgpt.MASK_ROOT
-        self.threshold = fvgpt.MASK_THRESHOLD
+        self.threshold, self.fg_fill = fvgpt.MASK_THRESHOLD, fvgpt.FG_FILL
         self.missing_policy, self.empty_policy = fvgpt.MISSING_MASK, fvgpt.EMPTY_MASK
         self.joint_transform = JointTransform(cfg, is_train)
 
     def load_mask(self, impath, image_size):
-        """The item's mask as a PIL image, under the MISSING_MASK / EMPTY_MASK policies.
-
-        Returns (mask, substituted) where ``substituted`` says a full mask stood in.
+        """The item's mask as a PIL image of the image's size, under the MISSING_MASK /
+        EMPTY_MASK policies. Returns (mask, substituted) where ``substituted`` says a full
+        mask stood in.
         """
         mask_path = mask_path_for(impath, self.root, self.mask_root)
         try:
-            mask = read_mask(mask_path, impath, image_size)
+            mask, _ = read_mask(mask_path, impath, image_size)
         except MissingMaskError:
             if self.missing_policy == "full":
                 return full_mask(image_size), True
             raise
         if self.empty_policy == "error" and is_empty(mask, self.threshold):
-            raise MaskError(
-                f"Foreground mask {mask_path} is empty (no pixel above "
-                f"TRAINER.FVGPT.MASK_THRESHOLD={self.threshold}). Regenerate it, or set "
-                "TRAINER.FVGPT.EMPTY_MASK keep to train on it (A(m) = 0, black foreground view)."
-            )
+            raise empty_mask_error(mask_path, self.threshold)
         return mask, False
 
     def __getitem__(self, idx):
@@ -117,7 +119,7 @@ class MaskedDatasetWrapper(DatasetWrapper):
         item = self.data_source[idx]
         img = read_image(item.impath)
         mask, substituted = self.load_mask(item.impath, img.size)
-        image, image_fg, binary = self.joint_transform(img, mask, self.threshold)
+        image, image_fg, binary = self.joint_transform(img, mask, self.threshold, self.fg_fill)
         return {"img": image, "img_fg": image_fg, "mask": binary, "mask_substituted": substituted,
                 "label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
 

@@ -1,9 +1,11 @@
-"""Foreground-mask files: where they live and how they are read.
+"""Foreground-mask files: where they live, how they are read, and what to do when one is bad.
 
 Layout of the authors' released masks (JREion/FVG-PT, docs/DATASETS.md and the
 mask-aware wrapper of their Dassl fork): for an image at ``ROOT/<rel>/<name>``
 the mask is ``ROOT/mask/<rel>/<name>``, same relative path and file name, white
-foreground on black, binarised at 0.5.
+foreground on black, binarised at 0.5. The released masks are scaled so that
+their shorter side is 512 px with the image's aspect ratio, and their loader
+resizes each mask to its image with NEAREST (UPSTREAM_NOTES 2.2); so does ours.
 """
 import os
 from dataclasses import dataclass, field
@@ -12,6 +14,24 @@ from PIL import Image
 
 MISSING_MASK_POLICIES = ("error", "full")
 EMPTY_MASK_POLICIES = ("error", "keep")
+CHECKER = "python -m fvgpt.check_masks"
+
+# What fixes each kind of failure (one sentence per kind; the messages and the checker use them).
+FIXES = {
+    "missing": "Generate the mask (white foreground on black, the image's aspect ratio, same "
+               "relative path and file name under the mask folder), point "
+               "TRAINER.FVGPT.MASK_ROOT at the folder that holds the masks, or set "
+               "TRAINER.FVGPT.MISSING_MASK full to treat the whole image as foreground.",
+    "unreadable": "The file cannot be decoded: re-download or regenerate this mask.",
+    "aspect": "The mask was made for another image (or rotated): regenerate it from this "
+              "image. A mask may be scaled (the released ones have 512 px on the short side) "
+              "but must keep its image's aspect ratio.",
+    "image": "The image itself cannot be decoded: re-download it, or remove it from the "
+             "data set's split.",
+    "empty": "No pixel is above TRAINER.FVGPT.MASK_THRESHOLD: regenerate the mask (e.g. "
+             "another prompt), or set TRAINER.FVGPT.EMPTY_MASK keep to train on it "
+             "(A(m) = 0, the foreground view is all background).",
+}
 
 
 class MaskError(RuntimeError):
@@ -26,8 +46,12 @@ class UnreadableMaskError(MaskError):
     """A mask file that cannot be decoded."""
 
 
-class MaskSizeError(MaskError):
-    """A mask whose size differs from its image."""
+class MaskAspectError(MaskError):
+    """A mask whose aspect ratio differs from its image's."""
+
+
+class EmptyMaskError(MaskError):
+    """A mask with no foreground pixel."""
 
 
 def mask_path_for(impath, root, mask_root=""):
@@ -43,27 +67,41 @@ def mask_path_for(impath, root, mask_root=""):
     return os.path.join(os.path.expanduser(mask_root) if mask_root else os.path.join(root, "mask"), rel)
 
 
+def same_aspect_ratio(mask_size, image_size):
+    """True when a (W, H) mask is its (W, H) image scaled, up to one pixel of rounding.
+
+    One side of a scaled mask is set (e.g. 512 px) and the other rounded, so the
+    mask's rounded side must lie within one pixel of the image's side scaled by
+    the set side's factor.
+    """
+    (mw, mh), (iw, ih) = mask_size, image_size
+    return abs(mh - ih * mw / iw) <= 1 or abs(mw - iw * mh / ih) <= 1
+
+
 def read_mask(mask_path, image_path, image_size):
-    """Read a mask as a PIL 'L' image and check it fits its image (PIL (W, H) size)."""
+    """The mask as a PIL 'L' image of ``image_size`` (PIL (W, H)), and whether it was resized.
+
+    A mask of another size but the same aspect ratio is resized with NEAREST, as the
+    authors' loader does; another aspect ratio is a ``MaskAspectError``.
+    """
     if not os.path.isfile(mask_path):
-        raise MissingMaskError(
-            f"Missing foreground mask {mask_path} for image {image_path}. Generate it "
-            "(white foreground on black, same size and file name as the image), or set "
-            "TRAINER.FVGPT.MISSING_MASK full to treat the whole image as foreground."
-        )
+        raise MissingMaskError(f"Missing foreground mask {mask_path} for image {image_path}. "
+                               + FIXES["missing"])
     try:
         with Image.open(mask_path) as f:
             mask = f.convert("L")
     except Exception as e:  # PIL raises several types for a damaged file
         raise UnreadableMaskError(f"Unreadable foreground mask {mask_path} ({e}). "
-                        "Regenerate or replace this file.") from None
-    if mask.size != image_size:
-        raise MaskSizeError(
+                                  + FIXES["unreadable"]) from None
+    if mask.size == tuple(image_size):
+        return mask, False
+    if not same_aspect_ratio(mask.size, image_size):
+        raise MaskAspectError(
             f"Foreground mask {mask_path} is {mask.size[0]}x{mask.size[1]} but its image "
-            f"{image_path} is {image_size[0]}x{image_size[1]} (W x H). Masks must have "
-            "the size of their image: regenerate the mask for this image."
+            f"{image_path} is {image_size[0]}x{image_size[1]} (W x H), another aspect ratio. "
+            + FIXES["aspect"]
         )
-    return mask
+    return mask.resize(tuple(image_size), Image.NEAREST), True
 
 
 def full_mask(image_size):
@@ -76,6 +114,12 @@ def is_empty(mask, threshold):
     return mask.getextrema()[1] / 255.0 <= threshold
 
 
+def empty_mask_error(mask_path, threshold):
+    """The error for an empty mask under EMPTY_MASK error."""
+    return EmptyMaskError(f"Foreground mask {mask_path} is empty (no pixel above "
+                          f"TRAINER.FVGPT.MASK_THRESHOLD={threshold}). " + FIXES["empty"])
+
+
 @dataclass
 class MaskReport:
     """What was found for the masks of a list of training images."""
@@ -85,9 +129,10 @@ class MaskReport:
     n_images: int = 0
     missing: list = field(default_factory=list)            # mask paths
     unreadable: list = field(default_factory=list)         # (mask path, reason)
-    wrong_size: list = field(default_factory=list)         # (mask path, reason)
+    wrong_aspect: list = field(default_factory=list)       # (mask path, reason)
     unreadable_images: list = field(default_factory=list)  # (image path, reason)
     empty: list = field(default_factory=list)              # mask paths
+    resized: list = field(default_factory=list)            # mask paths resized to their image
     areas: list = field(default_factory=list)              # foreground fraction per usable mask
 
     @property
@@ -96,17 +141,34 @@ class MaskReport:
         return self.n_images - len(self.missing)
 
     def failures(self, missing_mask="error", empty_mask="error"):
-        """{kind: entries} that would stop a training run under these policies."""
-        found = {"missing mask(s)": self.missing if missing_mask == "error" else [],
-                 "unreadable mask(s)": self.unreadable,
-                 "mask(s) of another size than their image": self.wrong_size,
-                 "unreadable image(s)": self.unreadable_images,
-                 "empty mask(s)": self.empty if empty_mask == "error" else []}
+        """{kind: entries} that would stop a training run under these policies.
+
+        Kinds are keys of ``FIXES``; entries are paths or (path, reason) pairs.
+        """
+        found = {"missing": self.missing if missing_mask == "error" else [],
+                 "unreadable": self.unreadable,
+                 "aspect": self.wrong_aspect,
+                 "image": self.unreadable_images,
+                 "empty": self.empty if empty_mask == "error" else []}
         return {kind: entries for kind, entries in found.items() if entries}
 
     def problems(self, missing_mask="error", empty_mask="error"):
         """Why a training run with these policies would stop (empty when it would not)."""
-        return [f"{len(v)} {k}" for k, v in self.failures(missing_mask, empty_mask).items()]
+        return [f"{len(v)} {KIND_NAMES[k]}" for k, v in self.failures(missing_mask, empty_mask).items()]
+
+    def failure_text(self, missing_mask="error", empty_mask="error", max_listed=3):
+        """Each failing kind with its count, first paths and its own fix; "" when none."""
+        lines = []
+        for kind, entries in self.failures(missing_mask, empty_mask).items():
+            paths = [e if isinstance(e, str) else e[0] for e in entries[:max_listed]]
+            lines.append(f"  {KIND_NAMES[kind]}: {len(entries)}, e.g. {', '.join(paths)}\n"
+                         f"    fix: {FIXES[kind]}")
+        return "\n".join(lines)
+
+
+KIND_NAMES = {"missing": "missing mask(s)", "unreadable": "unreadable mask(s)",
+              "aspect": "mask(s) with another aspect ratio than their image",
+              "image": "unreadable image(s)", "empty": "empty mask(s)"}
 
 
 def decoded_size(impath):
@@ -135,13 +197,15 @@ def audit_masks(impaths, root, mask_root="", threshold=0.5):
         if not has_mask:
             continue
         try:
-            mask = read_mask(mask_path, impath, size)
-        except MaskSizeError as e:
-            report.wrong_size.append((mask_path, str(e)))
+            mask, resized = read_mask(mask_path, impath, size)
+        except MaskAspectError as e:
+            report.wrong_aspect.append((mask_path, str(e)))
             continue
         except UnreadableMaskError as e:
             report.unreadable.append((mask_path, str(e)))
             continue
+        if resized:
+            report.resized.append(mask_path)
         if is_empty(mask, threshold):
             report.empty.append(mask_path)
         on = sum(mask.histogram()[int(threshold * 255) + 1:])  # pixels with value/255 > threshold

@@ -250,7 +250,7 @@ class ExactResume:
         """Write ``<output>/result.json`` (atomically): the final test's numbers and the run."""
         cfg, metrics = self.cfg, self.last_results
         d_fg = None
-        if cfg.TEST.FOREGROUND_SHIFT_INDEX:
+        if cfg.TEST.get("FOREGROUND_SHIFT_INDEX"):  # also in repositories that lack the key
             d_fg = foreground_shift_index(self, cfg.TRAINER.FVGPT.TAU)
             print(f"* foreground shift index D_fg: {d_fg:.4f}")
         result = {"accuracy": metrics.get("accuracy"), "error": metrics.get("error_rate"),

@@ -1,5 +1,7 @@
 """The Dassl glue shared by every FVG-PT trainer: frozen backbone + FVGPTHead + masked data."""
+import hashlib
 import os
+import re
 
 import torch
 
@@ -9,14 +11,19 @@ from dassl.utils import count_num_param
 
 from .checkpoints import read_checkpoint
 from .clip_loader import clip_from_config
+from .dassl_backend import engine_description
 from .images import MaskedImageDatasetWrapper
-from .masks import audit_masks, MaskError
+from .masked_data import FG_FILLS
+from .masks import CHECKER, MaskError, audit_masks
 from .modules import FVGPTHead
 from .resume import ResumableTrainerX
 from .templates import template_for
+from .training_images import check_same_training_images, training_images
 
 CHOICES = {"PREC": ("fp16", "fp32", "amp"), "MISSING_MASK": ("error", "full"),
-           "EMPTY_MASK": ("error", "keep"), "TEST_BRANCH": ("auto", "fdc", "pc")}
+           "EMPTY_MASK": ("error", "keep"), "TEST_BRANCH": ("auto", "fdc", "pc"),
+           "FG_FILL": FG_FILLS}
+META_KEY = "fvgpt_meta"  # the head checkpoint's record of its backbone
 
 
 def resolve_test_branch(test_branch, subsample_classes):
@@ -30,20 +37,19 @@ class FVGPTTrainer(ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
     Subclasses set ``backbone_class`` to a backbone adapter (see ``fvgpt.backbones``).
-    Only the ``fvgpt_head`` model is trained and checkpointed.
+    Only the ``fvgpt_head`` model is trained and checkpointed; its checkpoints record the
+    backbone under ``fvgpt_meta``, so evaluation finds (and insists on) the same backbone.
     """
 
     backbone_class = None
     dataset_wrapper = MaskedImageDatasetWrapper  # foreground views on the training set
 
     def check_cfg(self, cfg):
+        print(f"Dassl engine: {engine_description()}")
         fv = cfg.TRAINER.FVGPT
         for key, allowed in CHOICES.items():
             if fv[key] not in allowed:
                 raise ValueError(f"TRAINER.FVGPT.{key} must be one of {allowed}, got {fv[key]!r}")
-        if not fv.BACKBONE_DIR:
-            raise ValueError("TRAINER.FVGPT.BACKBONE_DIR is empty: set it to the --output-dir "
-                             f"of the {self.backbone_class.__name__} run to build on.")
 
     def build_model(self):
         cfg, fv = self.cfg, self.cfg.TRAINER.FVGPT
@@ -52,8 +58,9 @@ class FVGPTTrainer(ResumableTrainerX):
         print(f"Zero-shot prior prompt: {template!r}")
         self.backbone = self.backbone_class(cfg, self.dm.dataset.classnames, clip_model, template)
         self.backbone.to(self.device)
-        self.backbone_path = self.backbone.load(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
-        print(f"Frozen backbone loaded from {self.backbone_path}")
+        self.backbone_meta = None
+        if fv.BACKBONE_DIR:
+            self.load_backbone(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
         embed_dim = self.backbone.clip_class_features.shape[1]
         self.head = FVGPTHead.from_config(fv, embed_dim, self.backbone.logit_scale).to(self.device)
         print(f"s_FDC = {self.head.fdc_logit_scale:.2f}")
@@ -65,7 +72,70 @@ class FVGPTTrainer(ResumableTrainerX):
         print(f"Test-time branch: {self.test_branch}")
         self.substituted_masks = set()
 
+    def load_backbone(self, run_dir, epoch):
+        """Load the frozen backbone and describe it in ``self.backbone_meta`` (saved with the head)."""
+        path = self.backbone.load(run_dir, epoch)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        saved_epoch = re.search(r"-(\d+)$", path)
+        self.backbone_path = path
+        self.backbone_meta = {
+            "dir": os.path.abspath(run_dir), "epoch": int(saved_epoch[1]) if saved_epoch else epoch,
+            "checkpoint": os.path.abspath(path), "checkpoint_sha256": digest,
+            "trainer": self.cfg.TRAINER.NAME.replace("FVGPT_", "", 1),
+            "dataset": self.cfg.DATASET.NAME, "seed": self.cfg.SEED,
+            "subsample_classes": self.cfg.DATASET.SUBSAMPLE_CLASSES,
+            "classnames": list(self.dm.dataset.classnames),
+            "training_images_sha256": training_images(self.cfg, self.dm.dataset)["sha256"],
+        }
+        print(f"Frozen backbone loaded from {path}")
+
+    def require_backbone(self):
+        if self.backbone_meta is None:
+            raise ValueError(
+                "TRAINER.FVGPT.BACKBONE_DIR is empty: set it to the --output-dir of the "
+                f"{self.cfg.TRAINER.NAME.replace('FVGPT_', '', 1)} run to build on (evaluation "
+                "with --model-dir takes it from the FVG-PT checkpoint).")
+
+    def checkpoint_extras(self, epoch):
+        """Every head checkpoint also records its backbone under ``fvgpt_meta``."""
+        return {**super().checkpoint_extras(epoch), META_KEY: self.backbone_meta}
+
+    def check_backbone_of_checkpoint(self, checkpoint, path):
+        """Load the head's own backbone when none is configured; refuse another backbone."""
+        meta = checkpoint.get(META_KEY)
+        fv = self.cfg.TRAINER.FVGPT
+        if meta is None:
+            print(f"Note: {path} does not record its backbone; using "
+                  f"TRAINER.FVGPT.BACKBONE_DIR={fv.BACKBONE_DIR!r} unchecked.")
+            self.require_backbone()
+            return
+        if self.backbone_meta is None:
+            print(f"Backbone from the checkpoint's record: {meta['dir']} (epoch {meta['epoch']})")
+            self.load_backbone(meta["dir"], meta["epoch"])
+        mine = self.backbone_meta
+        if mine["checkpoint_sha256"] != meta["checkpoint_sha256"]:
+            fix = ("That file has changed since (a new run in the same folder?): restore it, or "
+                   "train FVG-PT again on it." if mine["checkpoint"] == meta["checkpoint"] else
+                   "Leave TRAINER.FVGPT.BACKBONE_DIR empty to use the recorded one, or set it "
+                   "(and BACKBONE_EPOCH) to that run.")
+            raise ValueError(
+                f"The FVG-PT head {path} was trained on the backbone {meta['checkpoint']} "
+                f"({meta['trainer']}, {meta['dataset']}, epoch {meta['epoch']}, sha256 "
+                f"{meta['checkpoint_sha256'][:12]}), but this run loaded {mine['checkpoint']} "
+                f"(sha256 {mine['checkpoint_sha256'][:12]}), another backbone. {fix}")
+
+    def check_same_shots(self):
+        """FVG-PT trains on exactly the backbone run's training images (paper, Sec. 4.1)."""
+        own = training_images(self.cfg, self.dm.dataset)
+        check_same_training_images(own, self.cfg.TRAINER.FVGPT.BACKBONE_DIR)
+
+    def test(self, split=None):
+        self.require_backbone()
+        return super().test(split)
+
     def before_train(self):
+        self.require_backbone()
         trained = self.backbone.trained_classes
         if trained is not None and trained != self.num_classes:
             raise ValueError(
@@ -73,6 +143,7 @@ class FVGPTTrainer(ResumableTrainerX):
                 f"but FVG-PT trains on {self.num_classes}: tune FVG-PT on the backbone's own "
                 "training classes (same dataset, DATASET.SUBSAMPLE_CLASSES and seed)."
             )
+        self.check_same_shots()
         self.check_training_masks()
         super().before_train()
 
@@ -81,18 +152,13 @@ class FVGPTTrainer(ResumableTrainerX):
         fv = self.cfg.TRAINER.FVGPT
         report = audit_masks([d.impath for d in self.dm.dataset.train_x], self.cfg.DATASET.ROOT,
                              fv.MASK_ROOT, fv.MASK_THRESHOLD)
-        failures = report.failures(fv.MISSING_MASK, fv.EMPTY_MASK)
+        failures = report.failure_text(fv.MISSING_MASK, fv.EMPTY_MASK)
         if failures:
-            lines = [f"  {kind}: {len(entries)}, e.g. "
-                     + ", ".join(e if isinstance(e, str) else e[0] for e in entries[:3])
-                     for kind, entries in failures.items()]
-            raise MaskError(
-                "Training masks that would stop the run:\n" + "\n".join(lines) + "\nCheck the "
-                "folder with `python -m masks.check_masks`, fix the files, or choose "
-                "TRAINER.FVGPT.MISSING_MASK full / EMPTY_MASK keep."
-            )
-        print(f"Training masks checked: {report.n_found - len(report.empty)} ok, "
-              f"{len(report.missing)} missing, {len(report.empty)} empty")
+            raise MaskError(f"Training masks that would stop the run:\n{failures}\n"
+                            f"Check the whole folder with `{CHECKER}`.")
+        print(f"Training masks checked: {report.n_found - len(report.empty)} ok "
+              f"({len(report.resized)} resized to their image), {len(report.missing)} missing, "
+              f"{len(report.empty)} empty")
 
     def parse_batch_train(self, batch):
         keys = ("img", "img_fg", "mask", "label")
@@ -137,6 +203,7 @@ class FVGPTTrainer(ResumableTrainerX):
             "Pass the --output-dir of a finished FVG-PT training run as --model-dir and one of "
             "its saved epochs as --load-epoch; if the file is damaged, run that training "
             "again (same command: it resumes, or retrains with --start-over).")
+        self.check_backbone_of_checkpoint(checkpoint, path)
         self.head.load_state_dict(checkpoint["state_dict"])
         print(f"Loaded {path} (epoch {checkpoint['epoch']})")
 

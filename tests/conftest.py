@@ -10,6 +10,22 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import fvgpt  # noqa: E402,F401  (selects the Dassl engine and registers ``dassl``)
+import torch  # noqa: E402
+from clip.model import CLIP  # noqa: E402
+from fvgpt.world.tiny_clip import TINY_CLIP  # noqa: E402
+
+SMALL_CLIP = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
+              "vision_patch_size": 8, "transformer_layers": 1}
+
+
+@pytest.fixture(scope="session")
+def small_clip(tmp_path_factory):
+    """A randomly initialised small CLIP (OpenAI's class, small widths) saved as a state dict:
+    for tests of the pipeline, not of accuracy. Its images are 32 x 32."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
+    torch.save(CLIP(**SMALL_CLIP).state_dict(), path)
+    return str(path)
 
 
 @pytest.fixture

@@ -80,13 +80,21 @@ def write_image(path, index=0):
     Image.new("RGB", IMAGE_SIZE, colour).save(path)
 
 
-def write_mask(path, index=0, size=IMAGE_SIZE, empty=False):
-    """A white-on-black mask whose foreground box grows with ``index`` (1 to 4 rows)."""
+def write_mask(path, index=0, size=IMAGE_SIZE, empty=False, short_side=None):
+    """A white-on-black mask whose foreground box grows with ``index`` (1 to 4 rows).
+
+    ``short_side``: scaled up with NEAREST so that its shorter side has this many pixels,
+    as the authors' released masks (512).
+    """
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pixels = np.zeros((size[1], size[0]), dtype=np.uint8)
     if not empty:
         pixels[:1 + index % 4, :] = 255
-    Image.fromarray(pixels, mode="L").save(path)
+    mask = Image.fromarray(pixels, mode="L")
+    if short_side:
+        scale = short_side / min(size)
+        mask = mask.resize((round(size[0] * scale), round(size[1] * scale)), Image.NEAREST)
+    mask.save(path)
 
 
 def write_text(path, lines):
@@ -122,6 +130,38 @@ def build_tree(name, root, masks=True):
         write_image(image, i)
         if masks:
             write_mask(mask_path_for(image, root), i)
+    return tree
+
+
+# The authors' download (HF JREion/Prompt_Tuning_Datasets_with_Foreground): one parent folder
+# per data set, used as --root, with mask/ beside the data set's own folder (JREion/FVG-PT
+# run_tuning.py and docs/DATASETS.md; UPSTREAM_NOTES 2.4-2.5). Same map as the scripts'
+# DATA_LAYOUT=fvgpt (scripts/base2new_common.sh).
+AUTHORS_ROOTS = {
+    "Caltech101": "caltech-101", "StanfordCars": "stanford_cars", "SUN397": "sun-397",
+    "Food101": "food101", "DescribableTextures": "dtd/dtd", "EuroSAT": "eurosat",
+    "OxfordFlowers": "flowers-102", "OxfordPets": "oxford_pets", "UCF101": "ucf101",
+    "FGVCAircraft": "fgvc_aircraft/fgvc-aircraft-2013b", "ImageNet": "imagenet-1k",
+}
+RELEASED_MASK_SHORT_SIDE = 512
+
+
+def build_authors_tree(name, data):
+    """Data set ``name`` laid out under ``data`` exactly as the authors' download.
+
+    ``--root`` is ``data/<AUTHORS_ROOTS[name]>``; masks are 512 px on the short side; the
+    SUN397 image folder is in lower case (``sun-397/sun397/sun397/``) as in their tree.
+    """
+    root = os.path.join(data, AUTHORS_ROOTS[name])
+    tree = BUILDERS[name](root)
+    if name == "SUN397":
+        upper = os.path.join(root, "sun397", "SUN397")
+        lower = os.path.join(root, "sun397", "sun397")
+        os.rmdir(upper)  # made empty by the builder; their tree has only the lower-case folder
+        tree.images = [lower + p[len(upper):] for p in tree.images]
+    for i, image in enumerate(tree.images):
+        write_image(image, i)
+        write_mask(mask_path_for(image, root), i, short_side=RELEASED_MASK_SHORT_SIDE)
     return tree
 
 

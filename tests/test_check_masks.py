@@ -1,4 +1,4 @@
-"""``python -m masks.check_masks``: the report and exit status on good and damaged mask trees."""
+"""``python -m fvgpt.check_masks``: the report and exit status on good and damaged mask trees."""
 import os
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import pytest
 
 from fixture_trees import (CONFIG_FILES, REPO_CONFIGS, REPO_ROOT, build_reader, build_tree,
                            reader_cfg, write_mask)
-from fvgpt.masks import mask_path_for
-from masks.check_masks import check_training_masks, main
+from fvgpt.check_masks import check_training_masks, main
+from fvgpt.masks import FIXES, mask_path_for
 
 PETS_CONFIG = os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])
 
@@ -44,22 +44,34 @@ def test_missing_mask_fails_unless_policy_is_full(pets, capsys):
 
     status, out = run_check(capsys, tree.root)
     assert status == 1
-    assert "Missing masks: 1" in out and missing in out
+    assert "Missing masks: 1" in out and missing in out and FIXES["missing"] in out
     assert f"Masks found: {len(train) - 1}/{len(train)}" in out
 
     status, out = run_check(capsys, tree.root, "--missing-mask", "full")
     assert status == 0
 
 
-def test_mask_of_another_size_fails(pets, capsys):
+def test_released_masks_at_512_px_are_resized(pets, capsys):
+    tree, train = pets
+    for i, impath in enumerate(train[:3]):  # 10x8 images: the released masks are 640x512
+        write_mask(mask_path_for(impath, tree.root), i, short_side=512)
+
+    status, out = run_check(capsys, tree.root)
+    assert status == 0
+    assert "Masks resized to their image (same aspect ratio): 3" in out
+    assert "min 0.125" in out and "max 0.500" in out  # the same areas as at the image's size
+
+
+def test_mask_of_another_aspect_ratio_fails_with_its_own_fix(pets, capsys):
     tree, train = pets
     wrong = mask_path_for(train[1], tree.root)
     write_mask(wrong, size=(8, 10))
 
     status, out = run_check(capsys, tree.root)
     assert status == 1
-    assert "Masks of another size than their image: 1" in out
+    assert "Masks with another aspect ratio than their image: 1" in out
     assert "8x10" in out and "10x8" in out
+    assert FIXES["aspect"] in out and FIXES["missing"] not in out and "EMPTY_MASK keep" not in out
 
 
 def test_unreadable_mask_and_image_fail(pets, capsys):
@@ -121,10 +133,19 @@ def test_unreadable_data_set_exits_2(tmp_path, capsys):
     assert "oxford_pets" in capsys.readouterr().err
 
 
-def test_runs_as_a_module(pets):
+def test_runs_as_a_module_from_any_folder(pets, tmp_path):
+    """Another repository's readers are registered by --import, as its train.py imports them."""
     tree, _ = pets
-    done = subprocess.run([sys.executable, "-m", "masks.check_masks", "--root", tree.root,
-                           "--dataset-config-file", PETS_CONFIG],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_ROOT, os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "fvgpt.check_masks", "--root", tree.root,
+               "--dataset-config-file", PETS_CONFIG]
+    done = subprocess.run(command + ["--import", "datasets.all"], capture_output=True,
+                          text=True, cwd=elsewhere, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "OK:" in done.stdout
+
+    unregistered = subprocess.run(command, capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert unregistered.returncode == 2
+    assert "'OxfordPets' is not registered" in unregistered.stderr and "--import" in unregistered.stderr

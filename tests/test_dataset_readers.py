@@ -7,9 +7,9 @@ import pytest
 from dassl.data.datasets import DATASET_REGISTRY
 
 from fvgpt.templates import DEFAULT_TEMPLATE, template_for
-from fixture_trees import (ALL_DATASETS, CONFIG_FILES, REPO_CONFIGS, TEST_ONLY, TRAINABLE,
-                           build_reader, build_tree, reader_cfg)
-from fvgpt.masks import mask_path_for
+from fixture_trees import (ALL_DATASETS, AUTHORS_ROOTS, CONFIG_FILES, REPO_CONFIGS, TEST_ONLY,
+                           TRAINABLE, build_authors_tree, build_reader, build_tree, reader_cfg)
+from fvgpt.masks import audit_masks, mask_path_for
 
 WITH_SPLIT_FILE = [n for n in TRAINABLE if n not in ("FGVCAircraft", "ImageNet")]
 WITH_ANNOTATION_FILE = [n for n in ALL_DATASETS
@@ -94,6 +94,21 @@ def test_every_training_image_has_its_mask(tmp_path, name):
     data = build_reader(reader_cfg(tree.root, name, num_shots=2))
     for item in data.train_x:
         assert os.path.isfile(mask_path_for(item.impath, tree.root))
+
+
+@pytest.mark.parametrize("name", sorted(AUTHORS_ROOTS))
+def test_the_authors_download_is_read_as_is(tmp_path, name):
+    """Their per-data-set --root, mask/ beside the data set folder, masks 512 px on the short side."""
+    tree = build_authors_tree(name, str(tmp_path))
+    data = build_reader(reader_cfg(tree.root, name, num_shots=2))
+
+    assert data.classnames == tree.classnames
+    assert {item.impath for item in data.train_x} <= set(tree.images)
+    report = audit_masks([item.impath for item in data.train_x], tree.root)
+    assert report.failures() == {}
+    assert len(report.resized) == len(data.train_x) == 2 * len(tree.classnames)
+    # NEAREST back to 10x8 gives each mask its drawn box of 1 to 4 of the 8 rows
+    assert report.areas == [(1 + tree.images.index(item.impath) % 4) / 8 for item in data.train_x]
 
 
 @pytest.mark.parametrize("name", WITH_SPLIT_FILE)

@@ -14,14 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-from clip.model import CLIP
-from fixture_trees import build_tree
+from fixture_trees import build_authors_tree, build_tree
+from fvgpt.masks import FIXES
 from fvgpt.world.generate import ensure_world
-from fvgpt.world.tiny_clip import TINY_CLIP
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL_CLIP = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
-              "vision_patch_size": 8, "transformer_layers": 1}
 FAST = ["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1"]
 
 
@@ -30,14 +27,6 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     ensure_world(str(root))
     return root
-
-
-@pytest.fixture(scope="module")
-def small_clip(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
-    torch.save(CLIP(**SMALL_CLIP).state_dict(), path)
-    return str(path)
 
 
 def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None, env=None,
@@ -125,7 +114,7 @@ def first_training_mask(root, coop_dir):
     return impath, str(root / "mask" / os.path.relpath(impath, root))
 
 
-def test_missing_or_resized_mask_is_named(world_copy, small_clip, coop_base, tmp_path):
+def test_missing_mask_or_another_aspect_ratio_is_named(world_copy, small_clip, coop_base, tmp_path):
     coop_dir, _ = coop_base
     opts = ("DATASET.SUBSAMPLE_CLASSES", "base")
     fvgpt(world_copy, coop_dir, tmp_path / "ok", *opts, "OPTIM.MAX_EPOCH", "1",
@@ -135,15 +124,17 @@ def test_missing_or_resized_mask_is_named(world_copy, small_clip, coop_base, tmp
     code, log = fvgpt(world_copy, coop_dir, tmp_path / "missing", *opts,
                       small_clip=small_clip, check=False)
     assert code != 0 and "missing mask(s): 1" in log and mask in log
+    assert FIXES["missing"] in log and FIXES["empty"] not in log
 
-    Image.new("L", (17, 17), 255).save(mask)
-    code, log = fvgpt(world_copy, coop_dir, tmp_path / "resized", *opts,
+    Image.new("L", (17, 9), 255).save(mask)
+    code, log = fvgpt(world_copy, coop_dir, tmp_path / "stretched", *opts,
                       small_clip=small_clip, check=False)
-    assert code != 0 and "mask(s) of another size than their image: 1" in log and mask in log
+    assert code != 0 and "another aspect ratio than their image: 1" in log and mask in log
+    assert FIXES["aspect"] in log and FIXES["missing"] not in log
 
     log = fvgpt(world_copy, coop_dir, tmp_path / "full", *opts, "TRAINER.FVGPT.MISSING_MASK",
                 "full", small_clip=small_clip, check=False)[1]
-    assert "mask(s) of another size than their image: 1" in log  # a wrong-sized mask is never replaced silently
+    assert "another aspect ratio than their image: 1" in log  # never replaced silently
     os.remove(mask)
     log = fvgpt(world_copy, coop_dir, tmp_path / "full2", *opts, "TRAINER.FVGPT.MISSING_MASK",
                 "full", small_clip=small_clip)
@@ -204,29 +195,40 @@ def test_coop_then_fvgpt_on_a_real_data_set_layout(engine, small_clip, tmp_path,
     assert "Test-time branch: pc" in new and "* accuracy" in new
 
 
-def test_base2new_shell_scripts_on_a_fixture_tree(small_clip, tmp_path):
-    """The four scripts of a sweep, CoOp's way: DATA=... bash scripts/<trainer>/base2new_*.sh <dataset> <seed>."""
-    tree = build_tree("OxfordPets", str(tmp_path / "data"))
-    env = dict(os.environ, DATA=tree.root, OUTPUT=str(tmp_path / "base2new"))
+@pytest.mark.parametrize("layout, name, config", [("coop", "OxfordPets", "oxford_pets"),
+                                                   ("fvgpt", "DescribableTextures", "dtd")])
+def test_base2new_shell_scripts_on_a_fixture_tree(layout, name, config, small_clip, tmp_path):
+    """The four scripts of a sweep: DATA=... [DATA_LAYOUT=fvgpt] bash scripts/<trainer>/base2new_*.sh
+    <dataset> <seed>, on CoOp's single-root layout and on the authors' download as is (DTD three
+    levels deep, masks 512 px on the short side)."""
+    data = str(tmp_path / "data")
+    tree = build_tree(name, data) if layout == "coop" else build_authors_tree(name, data)
+    env = dict(os.environ, DATA=data, DATA_LAYOUT=layout, OUTPUT=str(tmp_path / "base2new"))
     opts = ["MODEL.BACKBONE.NAME", small_clip, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0"]
+    logs = {}
     for script in ("coop/base2new_train.sh", "coop/base2new_test.sh",
                    "fvgpt_coop/base2new_train.sh", "fvgpt_coop/base2new_test.sh"):
-        run = subprocess.run(["bash", f"scripts/{script}", "oxford_pets", "1", *opts], cwd=REPO, env=env,
+        run = subprocess.run(["bash", f"scripts/{script}", config, "1", *opts], cwd=REPO, env=env,
                              capture_output=True, text=True)
         assert run.returncode == 0, (script, (run.stdout + run.stderr)[-3000:])
+        logs[script] = run.stdout
     for split, trainer in (("train_base", "CoOp"), ("test_new", "CoOp"),
                            ("train_base", "FVGPT_CoOp"), ("test_new", "FVGPT_CoOp")):
-        run_dir = tmp_path / "base2new" / split / "oxford_pets" / "shots_16" / trainer / "vit_b16_ep10" / "seed1"
+        run_dir = tmp_path / "base2new" / split / config / "shots_16" / trainer / "vit_b16_ep10" / "seed1"
         result = json.loads((run_dir / "result.json").read_text())
         assert result["trainer"] == trainer and (result["d_fg"] is not None) == (split == "train_base")
-    (tmp_path / "base2new" / "train_base" / "oxford_pets" / "shots_16" / "CoOp" / "vit_b16_ep10" / "seed2").mkdir()
+    n_train = tree.per_class[0] * ((len(tree.classnames) + 1) // 2)  # 16 shots > images per class
+    resized = n_train if layout == "fvgpt" else 0
+    assert f"Training masks checked: {n_train} ok ({resized} resized" in logs["fvgpt_coop/base2new_train.sh"]
+    assert "Same training images as the backbone run" in logs["fvgpt_coop/base2new_train.sh"]
+    (tmp_path / "base2new" / "train_base" / config / "shots_16" / "CoOp" / "vit_b16_ep10" / "seed2").mkdir()
     table = subprocess.run([sys.executable, "scripts/parse_results.py", str(tmp_path / "base2new")],
                            cwd=REPO, capture_output=True, text=True)
     assert table.returncode == 0, table.stderr[-3000:]
-    assert re.search(r"\| CoOp / oxford_pets \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.0000 \|",
+    assert re.search(rf"\| CoOp / {config} \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.00 \| [\d.]+ ± 0.0000 \|",
                      table.stdout)
     assert "left out: " in table.stdout and "seed2: no result.json" in table.stdout
     assert (tmp_path / "base2new" / "results.csv").read_text().startswith("method,seeds,base")
-    again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", "oxford_pets", "1", *opts], cwd=REPO,
+    again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", config, "1", *opts], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert "skipping" in again.stdout  # a finished run is not redone

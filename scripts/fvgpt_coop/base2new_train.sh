@@ -1,7 +1,8 @@
 #!/bin/bash
 # FVG-PT on the frozen CoOp run of the same data set and seed (run scripts/coop first).
 #   DATA=/path/to/datasets bash scripts/fvgpt_coop/base2new_train.sh oxford_pets 1
-# Masks are read from ${DATA}/mask/<image path relative to ${DATA}> (see masks/README.md).
+# Masks are read from <root>/mask/<image path relative to <root>>, <root> = ${DATA} or, with
+# DATA_LAYOUT=fvgpt, the data set's own parent folder (see masks/README.md).
 source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base FVGPT_CoOp)
 skip_if_done "${DIR}"

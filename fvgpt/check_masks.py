@@ -1,31 +1,34 @@
 """Check the foreground masks of the training images a run would use.
 
-    python -m masks.check_masks --root DATA --dataset-config-file configs/datasets/oxford_pets.yaml \\
-        [--mask-root DIR] [--seed 1 --num-shots 16 --subsample base] \\
+    python -m fvgpt.check_masks --root DATA --dataset-config-file configs/datasets/oxford_pets.yaml \\
+        [--import datasets.all] [--mask-root DIR] [--seed 1 --num-shots 16 --subsample base] \\
         [--threshold 0.5] [--missing-mask error|full] [--empty-mask error|keep]
 
-The data set is read by the same reader and few-shot/base-new rules as a
-training run (without --num-shots: every training image, which covers any
-few-shot sample). For each training image the mask at
-``<MASK_ROOT or ROOT/mask>/<image path relative to ROOT>`` is opened; the report
-counts masks found, missing, unreadable, of another size than their image, and
-empty (no pixel above the threshold), and gives the foreground-area quartiles.
-Exit status: 0 when training would start, 1 when it would stop on a mask or an
-image, 2 when the data set itself cannot be read.
+Works on any data set registered in Dassl's DATASET_REGISTRY: ``--import MODULE`` (repeatable)
+imports the modules that register your readers, as your train.py does (in the fvgpt
+repository: ``--import datasets.all``; the current folder is on the import path). The data
+set is read by the same reader and few-shot/base-new rules as a training run (without
+--num-shots: every training image, which covers any few-shot sample). For each training
+image the mask at ``<MASK_ROOT or ROOT/mask>/<image path relative to ROOT>`` is opened; the
+report counts masks found, missing, unreadable, with another aspect ratio than their image,
+resized to their image (normal for the released masks, 512 px on the short side) and empty
+(no pixel above the threshold), names the fix for each kind of failure, and gives the
+foreground-area quartiles. Exit status: 0 when training would start, 1 when it would stop on
+a mask or an image, 2 when the data set itself cannot be read.
 """
 import argparse
+import importlib
 import os
 import sys
 
 import numpy as np
 
-import fvgpt  # noqa: F401  (makes ``dassl`` importable)
-from dassl.config import get_cfg_default
+from dassl.config import get_cfg_default  # importable once the fvgpt package is (its __init__)
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.utils import set_random_seed
 
-import datasets.all  # noqa: F401  (registers the readers)
-from fvgpt.masks import EMPTY_MASK_POLICIES, MISSING_MASK_POLICIES, MaskError, audit_masks
+from .config import add_config
+from .masks import CHECKER, EMPTY_MASK_POLICIES, FIXES, MISSING_MASK_POLICIES, MaskError, audit_masks
 
 
 def check_training_masks(dataset, root, mask_root="", threshold=0.5):
@@ -41,18 +44,23 @@ def format_report(report, dataset_name, missing_mask="error", empty_mask="error"
         f"Masks found: {report.n_found}/{report.n_images}",
     ]
 
-    def section(title, entries):
+    failing = report.failures(missing_mask, empty_mask)
+
+    def section(title, kind, entries):
         lines.append(f"{title}: {len(entries)}")
         for entry in entries[:max_listed]:
             lines.append("  " + (entry if isinstance(entry, str) else f"{entry[0]}\n    {entry[1]}"))
         if len(entries) > max_listed:
             lines.append(f"  ... and {len(entries) - max_listed} more")
+        if kind in failing:
+            lines.append(f"  fix: {FIXES[kind]}")
 
-    section("Missing masks", report.missing)
-    section("Unreadable masks", report.unreadable)
-    section("Masks of another size than their image", report.wrong_size)
-    section("Unreadable images", report.unreadable_images)
-    section(f"Empty masks (no pixel above {report.threshold})", report.empty)
+    section("Missing masks", "missing", report.missing)
+    section("Unreadable masks", "unreadable", report.unreadable)
+    section("Masks with another aspect ratio than their image", "aspect", report.wrong_aspect)
+    section("Unreadable images", "image", report.unreadable_images)
+    section(f"Empty masks (no pixel above {report.threshold})", "empty", report.empty)
+    lines.append(f"Masks resized to their image (same aspect ratio): {len(report.resized)}")
     if report.areas:
         q = np.percentile(report.areas, [0, 25, 50, 75, 100])
         lines.append("Foreground area (fraction of the image): "
@@ -67,9 +75,9 @@ def format_report(report, dataset_name, missing_mask="error", empty_mask="error"
 
 
 def dataset_cfg(args):
-    """The data part of a run's config: Dassl defaults, CoOp's SUBSAMPLE_CLASSES, the YAML file."""
-    cfg = get_cfg_default()
-    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # added by CoOp's train.py (extend_cfg)
+    """The data part of a run's config: Dassl defaults, fvgpt's keys (CoOp's SUBSAMPLE_CLASSES
+    among them), the YAML file."""
+    cfg = add_config(get_cfg_default())
     cfg.merge_from_file(args.dataset_config_file)
     cfg.DATASET.ROOT = args.root
     cfg.DATASET.NUM_SHOTS = args.num_shots
@@ -79,11 +87,14 @@ def dataset_cfg(args):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m masks.check_masks", description=__doc__,
+    parser = argparse.ArgumentParser(prog=CHECKER, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="DATASET.ROOT, as given to train.py")
     parser.add_argument("--dataset-config-file", required=True,
                         help="e.g. configs/datasets/oxford_pets.yaml")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", help="module that registers the data set's reader "
+                        "(repeatable), e.g. datasets.all")
     parser.add_argument("--mask-root", default="",
                         help="TRAINER.FVGPT.MASK_ROOT (default: ROOT/mask)")
     parser.add_argument("--seed", type=int, default=1)
@@ -105,7 +116,15 @@ def parse_args(argv):
 def main(argv=None):
     """Run the check; return the exit status."""
     args = parse_args(argv)
+    for module in args.imports:
+        importlib.import_module(module)
     cfg = dataset_cfg(args)
+    if cfg.DATASET.NAME not in DATASET_REGISTRY.registered_names():
+        print(f"Cannot check the masks: data set {cfg.DATASET.NAME!r} is not registered in "
+              "Dassl's DATASET_REGISTRY. Pass --import <module> for the module(s) your train.py "
+              "imports to register its readers (in the fvgpt repository: --import datasets.all).",
+              file=sys.stderr)
+        return 2
     set_random_seed(cfg.SEED)  # as train.py does before building the data set
     try:
         dataset = DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
