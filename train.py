@@ -13,6 +13,8 @@ from fvgpt.foreground_shift import foreground_shift_index
 
 import datasets.all  # noqa: F401  registers every dataset reader
 import trainers.coop  # noqa: F401
+import trainers.kgcoop  # noqa: F401
+import trainers.promptsrc  # noqa: F401
 import trainers.zsclip  # noqa: F401
 
 

@@ -75,7 +75,8 @@ class FVGPTTrainer(TrainerX):
         trained = self.backbone.trained_classes
         if trained is not None and trained != self.num_classes:
             raise ValueError(
-                f"Backbone checkpoint {self.backbone_path} was trained on {trained} classes, "
+                f"Backbone checkpoint {self.backbone_path} was trained on {trained} classes "
+                f"(rows of its key '{self.backbone.trained_classes_key}'), "
                 f"but FVG-PT trains on {self.num_classes}: tune FVG-PT on the backbone's own "
                 "training classes (same dataset, DATASET.SUBSAMPLE_CLASSES and seed)."
             )
