@@ -26,6 +26,15 @@ def resolve_test_branch(test_branch, subsample_classes):
     return "pc" if subsample_classes == "new" else "fdc"
 
 
+def resolve_test_branch_for_classes(test_branch, trained_on, dataset_name, classnames):
+    """``auto``: z_FDC on the classes the head was trained on (same data set and class names,
+    e.g. a cross-dataset source), z_PC on any other classes or data set; else as configured."""
+    if test_branch != "auto":
+        return test_branch
+    same = trained_on["dataset"] == dataset_name and list(trained_on["classnames"]) == list(classnames)
+    return "fdc" if same else "pc"
+
+
 class FVGPTTrainer(TrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
@@ -147,6 +156,35 @@ class FVGPTTrainer(TrainerX):
         checkpoint = torch.load(path, map_location=self.device, weights_only=False)
         self.head.load_state_dict(checkpoint["state_dict"])
         print(f"Loaded {path} (epoch {checkpoint['epoch']})")
+        self.choose_test_branch(checkpoint.get("fvgpt_meta") or {}, path)
+
+    def choose_test_branch(self, record, path):
+        """TEST_BRANCH auto from the head's record of the data set and classes it was trained on."""
+        if "classnames" not in record:
+            print(f"Note: {path} does not record the classes it was trained on; TEST_BRANCH auto "
+                  f"falls back to DATASET.SUBSAMPLE_CLASSES ({self.test_branch}).")
+            return
+        self.test_branch = resolve_test_branch_for_classes(
+            self.cfg.TRAINER.FVGPT.TEST_BRANCH, record, self.cfg.DATASET.NAME, self.dm.dataset.classnames)
+        print(f"Test-time branch: {self.test_branch} (head trained on {record['dataset']}, "
+              f"{len(record['classnames'])} classes; evaluating {self.cfg.DATASET.NAME}, "
+              f"{len(self.dm.dataset.classnames)} classes)")
+
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        super().save_model(epoch, directory, is_best, val_result, model_name)
+        self.record_training_classes(os.path.join(directory, "fvgpt_head"),
+                                     model_name or f"model.pth.tar-{epoch + 1}", is_best)
+
+    def record_training_classes(self, folder, filename, is_best):
+        """Add the data set and class names the head is trained on to the checkpoint(s) just
+        saved, under ``fvgpt_meta`` (keys ``dataset``, ``classnames``), for ``choose_test_branch``."""
+        for name in [filename] + (["model-best.pth.tar"] if is_best else []):
+            path = os.path.join(folder, name)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            record = checkpoint.setdefault("fvgpt_meta", {})
+            record.setdefault("dataset", self.cfg.DATASET.NAME)
+            record.setdefault("classnames", list(self.dm.dataset.classnames))
+            torch.save(checkpoint, path)
 
     def after_train(self):
         if self.cfg.TRAINER.FVGPT.MISSING_MASK == "full":

@@ -1,4 +1,5 @@
-"""The main job: zero-shot CLIP, CoOp and CoOp + FVG-PT, base-to-new on FG-World, seeds 1-3.
+"""The main job: zero-shot CLIP and each backbone (CoOp, KgCoOp, PromptSRC) alone and with
+FVG-PT on top, base-to-new on FG-World, seeds 1-3.
 
 Every run is a plain ``train.py`` call (as in the bash sweeps under scripts/), its
 log in ``<output>/<method>/<base|new>/seed<S>/log.txt``. The table (base / new / HM,
@@ -6,6 +7,7 @@ mean ± std over seeds, and the foreground shift index D_fg on the base test set
 printed and written as ``results.csv`` and ``results.md`` in ``<output>``.
 
     python scripts/world_benchmark.py [--root data] [--output output/world_benchmark]
+        [--seeds 1 2 3] [--backbones CoOp KgCoOp PromptSRC]
 """
 import argparse
 import os
@@ -20,8 +22,9 @@ from fvgpt.results import read_run, summarise, to_csv, to_markdown  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
-METHODS = ("ZeroshotCLIP", "CoOp", "FVGPT_CoOp")
-LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "CoOp": "CoOp", "FVGPT_CoOp": "CoOp + FVG-PT"}
+BACKBONES = ("CoOp", "KgCoOp", "PromptSRC")
+LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", **{b: b for b in BACKBONES},
+          **{f"FVGPT_{b}": f"{b} + FVG-PT" for b in BACKBONES}}
 EPOCHS = 10  # configs/trainers/*/world.yaml
 
 
@@ -34,7 +37,7 @@ def train_py(args, method, split, seed, extra, eval_from=None):
     out = run_dir(args.output, method, split, seed)
     try:
         result = read_run(out)
-        print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
+        print(f"  {method:15s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
         return
     except (FileNotFoundError, ValueError):
         pass
@@ -54,21 +57,22 @@ def train_py(args, method, split, seed, extra, eval_from=None):
         sys.exit(f"{' '.join(cmd)}\nfailed:\n{done.stderr[-3000:]}")
     result = read_run(out)
     shift = "" if result["d_fg"] is None else f", D_fg {result['d_fg']:.4f}"
-    print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
+    print(f"  {method:15s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
           f"({time.time() - start:.0f}s)", flush=True)
 
 
 def run_seed(args, seed):
     shift = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]
-    coop_base = run_dir(args.output, "CoOp", "base", seed)
-    fvgpt_base = run_dir(args.output, "FVGPT_CoOp", "base", seed)
-    backbone = ["TRAINER.FVGPT.BACKBONE_DIR", coop_base]
     train_py(args, "ZeroshotCLIP", "base", seed, shift)
     train_py(args, "ZeroshotCLIP", "new", seed, [])
-    train_py(args, "CoOp", "base", seed, shift)
-    train_py(args, "CoOp", "new", seed, [], eval_from=coop_base)
-    train_py(args, "FVGPT_CoOp", "base", seed, backbone + shift)
-    train_py(args, "FVGPT_CoOp", "new", seed, backbone, eval_from=fvgpt_base)
+    for backbone in args.backbones:
+        backbone_base = run_dir(args.output, backbone, "base", seed)
+        fvgpt_base = run_dir(args.output, f"FVGPT_{backbone}", "base", seed)
+        on_backbone = ["TRAINER.FVGPT.BACKBONE_DIR", backbone_base]
+        train_py(args, backbone, "base", seed, shift)
+        train_py(args, backbone, "new", seed, [], eval_from=backbone_base)
+        train_py(args, f"FVGPT_{backbone}", "base", seed, on_backbone + shift)
+        train_py(args, f"FVGPT_{backbone}", "new", seed, on_backbone, eval_from=fvgpt_base)
 
 
 def main():
@@ -76,6 +80,7 @@ def main():
     parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
     parser.add_argument("--output", default=os.path.join(REPO, "output", "world_benchmark"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
     args = parser.parse_args()
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
 
@@ -86,7 +91,7 @@ def main():
         run_seed(args, seed)
 
     per_seed = {}
-    for method in METHODS:
+    for method in ["ZeroshotCLIP"] + [m for b in args.backbones for m in (b, f"FVGPT_{b}")]:
         per_seed[LABELS[method]] = [
             {"base": read_run(run_dir(args.output, method, "base", s))["accuracy"],
              "new": read_run(run_dir(args.output, method, "new", s))["accuracy"],

@@ -10,6 +10,7 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 
 from fvgpt.backbones.coop import tokenize_classnames
+from fvgpt.backbones.prompted_clip import encode_text
 from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts
 from fvgpt.clip_loader import clip_from_config
 from fvgpt.templates import IMAGENET_TEMPLATES
@@ -25,10 +26,14 @@ def gaussian_epoch_weights(max_epoch, mean, std):
 @torch.no_grad()
 def ensemble_text_features(clip_model, classnames, templates):
     """Normalised mean over ``templates`` of CLIP's (unnormalised) text features per class
-    (upstream: VLPromptLearner.fixed_embeddings, normalised in CustomCLIP.forward)."""
+    (upstream: VLPromptLearner.fixed_embeddings, normalised in CustomCLIP.forward). Each
+    prompt batch is cut after its longest prompt's end token (the text transformer is causal)."""
     device = clip_model.logit_scale.device
-    total = sum(clip_model.encode_text(tokenize_classnames(classnames, t).to(device)).float()
-                for t in templates)
+    total = 0
+    for template in templates:
+        tokens = tokenize_classnames(classnames, template)
+        tokens = tokens[:, :int(tokens.argmax(dim=-1).max()) + 1].to(device)
+        total = total + encode_text(clip_model, tokens).float()
     return F.normalize(total / len(templates), dim=-1)
 
 

@@ -114,12 +114,16 @@ class PromptSRCCLIP(nn.Module):
         return F.normalize(pc.visual_features(visual, pc.run_visual(visual, x, edits)).float(), dim=-1)
 
     def encode_classes(self):
-        """L2-normalised prompted class text features g(t)."""
+        """L2-normalised prompted class text features g(t).
+
+        The text transformer is causal, so the end-of-text features depend only on the tokens
+        up to the longest prompt's end: the padding after it is not computed."""
         blocks = self.text_encoder.transformer.resblocks
         edits = {i: pc.Replace(blocks[i].VPT_shallow, 1) for i in range(1, self.depth_text)}
-        x = pc.run_text(self.text_encoder, self.prompt_learner(), edits)
-        eot = self.prompt_learner.tokenized_prompts.argmax(dim=-1).to(x.device)
-        return F.normalize(pc.text_features(self.text_encoder, x, eot).float(), dim=-1)
+        eot = self.prompt_learner.tokenized_prompts.argmax(dim=-1)
+        prompts = self.prompt_learner()[:, :int(eot.max()) + 1]
+        x = pc.run_text(self.text_encoder, prompts, edits)
+        return F.normalize(pc.text_features(self.text_encoder, x, eot.to(x.device)).float(), dim=-1)
 
     def forward(self, image):
         return self.logit_scale.exp() * self.encode_image(image) @ self.encode_classes().t()
