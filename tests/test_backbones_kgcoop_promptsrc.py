@@ -207,3 +207,21 @@ def test_vit_b16_fvgpt_head_has_the_papers_parameter_count(backbone_class):
     backbone = backbone_class(cfg, CLASSNAMES, vit_b16_width, TEMPLATE)
     head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, backbone.clip_class_features.shape[1])
     assert sum(p.numel() for p in head.parameters()) == 132_546
+
+
+def test_promptsrc_on_vit_b16_has_upstreams_473_keys_and_46k_prompt_parameters():
+    """Built on a ViT-B/16-shaped CLIP (meta tensors: shapes only), the model's state dict plus
+    upstream's second plain image encoder (prompt_learner.ZS_image_encoder.*) is upstream's
+    473-key whole-model checkpoint; the prompts have PromptSRC's 46,080 parameters."""
+    with torch.device("meta"):
+        vit_b16 = CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12)
+    plain_visual_keys = list(vit_b16.visual.state_dict())
+    depth_9 = config("TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", 9, "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", 9)
+    model = PromptSRCCLIP(depth_9.TRAINER.PROMPTSRC, CLASSNAMES, vit_b16)
+    model_keys = set(model.state_dict())
+    zs_keys = {"prompt_learner.ZS_image_encoder." + k for k in plain_visual_keys}
+    assert len(model_keys) == 321 and len(zs_keys) == 152 and len(model_keys | zs_keys) == 473
+    assert {"prompt_learner.ctx", "image_encoder.VPT", "image_encoder.transformer.resblocks.8.VPT_shallow",
+            "text_encoder.transformer.resblocks.8.VPT_shallow", "logit_scale"} <= model_keys
+    assert "text_encoder.transformer.resblocks.9.VPT_shallow" not in model_keys
+    assert sum(p.numel() for p in model.prompt_parameters().values()) == 46_080
