@@ -15,6 +15,8 @@ from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
 import trainers.coop  # noqa: F401
+import trainers.kgcoop  # noqa: F401
+import trainers.promptsrc  # noqa: F401
 import trainers.zsclip  # noqa: F401
 
 

@@ -18,6 +18,28 @@ def add_coop_config(cfg):
     cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"  # end, middle or front
 
 
+def add_kgcoop_config(cfg):
+    """KgCoOp's keys: CoOp's node plus the weight W of its knowledge-guided loss
+    (htyao89/KgCoOp, KgCoOp/train.py: W = 1.0; its scripts pass 8.0). Needs ``add_coop_config``."""
+    cfg.TRAINER.COOP.W = 1.0
+
+
+def add_promptsrc_config(cfg):
+    """PromptSRC's keys, defaults and types as upstream (muzairkhattak/PromptSRC, train.py
+    extend_cfg; ints stay ints so that upstream config files merge)."""
+    c = cfg.TRAINER.PROMPTSRC = CN()
+    c.N_CTX_VISION = 4  # visual prompt tokens per layer
+    c.N_CTX_TEXT = 4  # text prompt tokens per layer
+    c.CTX_INIT = "a photo of a"  # initialises the first-layer text context
+    c.PREC = "fp16"  # fp16, fp32 or amp
+    c.PROMPT_DEPTH_VISION = 9  # layers 0..depth-1 carry visual prompts
+    c.PROMPT_DEPTH_TEXT = 9  # layers 0..depth-1 carry text prompts
+    c.TEXT_LOSS_WEIGHT = 25  # L_SCL_text
+    c.IMAGE_LOSS_WEIGHT = 10  # L_SCL_image
+    c.GPA_MEAN = 15  # Gaussian prompt aggregation over epochs: mean
+    c.GPA_STD = 1  # and standard deviation
+
+
 def add_fvgpt_config(cfg):
     """FVG-PT's keys; defaults follow ../shared/FVGPT_SPEC.md (paper + upstream configs)."""
     c = cfg.TRAINER.FVGPT = CN()
@@ -50,8 +72,10 @@ def add_fvgpt_config(cfg):
 
 
 def add_project_config(cfg):
-    """Everything train.py adds: CoOp, FVG-PT, base/new subsampling, CLIP cache folder, D_fg."""
+    """Everything train.py adds: CoOp, KgCoOp, PromptSRC, FVG-PT, base/new subsampling, CLIP cache folder, D_fg."""
     add_coop_config(cfg)
+    add_kgcoop_config(cfg)
+    add_promptsrc_config(cfg)
     add_fvgpt_config(cfg)
     cfg.TEST.FOREGROUND_SHIFT_INDEX = False  # also report D_fg on the test split (needs test masks)
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (CoOp/CoCoOp convention)

@@ -33,6 +33,15 @@ def resolve_test_branch(test_branch, subsample_classes):
     return "pc" if subsample_classes == "new" else "fdc"
 
 
+def resolve_test_branch_for_classes(test_branch, trained_on, dataset_name, classnames):
+    """``auto``: z_FDC on the classes the head was trained on (same data set and class names,
+    e.g. a cross-dataset source), z_PC on any other classes or data set; else as configured."""
+    if test_branch != "auto":
+        return test_branch
+    same = trained_on["dataset"] == dataset_name and list(trained_on["classnames"]) == list(classnames)
+    return "fdc" if same else "pc"
+
+
 class FVGPTTrainer(ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
@@ -139,7 +148,8 @@ class FVGPTTrainer(ResumableTrainerX):
         trained = self.backbone.trained_classes
         if trained is not None and trained != self.num_classes:
             raise ValueError(
-                f"Backbone checkpoint {self.backbone_path} was trained on {trained} classes, "
+                f"Backbone checkpoint {self.backbone_path} was trained on {trained} classes "
+                f"(rows of its key '{self.backbone.trained_classes_key}'), "
                 f"but FVG-PT trains on {self.num_classes}: tune FVG-PT on the backbone's own "
                 "training classes (same dataset, DATASET.SUBSAMPLE_CLASSES and seed)."
             )
@@ -206,6 +216,19 @@ class FVGPTTrainer(ResumableTrainerX):
         self.check_backbone_of_checkpoint(checkpoint, path)
         self.head.load_state_dict(checkpoint["state_dict"])
         print(f"Loaded {path} (epoch {checkpoint['epoch']})")
+        self.choose_test_branch(checkpoint.get("fvgpt_meta") or {}, path)
+
+    def choose_test_branch(self, record, path):
+        """TEST_BRANCH auto from the head's record of the data set and classes it was trained on."""
+        if "classnames" not in record:
+            print(f"Note: {path} does not record the classes it was trained on; TEST_BRANCH auto "
+                  f"falls back to DATASET.SUBSAMPLE_CLASSES ({self.test_branch}).")
+            return
+        self.test_branch = resolve_test_branch_for_classes(
+            self.cfg.TRAINER.FVGPT.TEST_BRANCH, record, self.cfg.DATASET.NAME, self.dm.dataset.classnames)
+        print(f"Test-time branch: {self.test_branch} (head trained on {record['dataset']}, "
+              f"{len(record['classnames'])} classes; evaluating {self.cfg.DATASET.NAME}, "
+              f"{len(self.dm.dataset.classnames)} classes)")
 
     def trainer_state(self):
         return {**super().trainer_state(), "substituted_masks": sorted(self.substituted_masks)}

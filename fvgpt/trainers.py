@@ -6,6 +6,8 @@ Each wraps one frozen backbone (an adapter in ``fvgpt.backbones``) with the shar
 from dassl.engine import TRAINER_REGISTRY
 
 from .backbones.coop import CoOpBackbone
+from .backbones.kgcoop import KgCoOpBackbone
+from .backbones.promptsrc import PromptSRCBackbone
 from .trainer import FVGPTTrainer
 
 
@@ -14,3 +16,17 @@ class FVGPT_CoOp(FVGPTTrainer):
     """Needs TRAINER.FVGPT.BACKBONE_DIR = the CoOp run's --output-dir (same data and seed)."""
 
     backbone_class = CoOpBackbone
+
+
+@TRAINER_REGISTRY.register()
+class FVGPT_KgCoOp(FVGPTTrainer):
+    """Needs TRAINER.FVGPT.BACKBONE_DIR = the KgCoOp run's --output-dir (same data and seed)."""
+
+    backbone_class = KgCoOpBackbone
+
+
+@TRAINER_REGISTRY.register()
+class FVGPT_PromptSRC(FVGPTTrainer):
+    """Needs TRAINER.FVGPT.BACKBONE_DIR = the PromptSRC run's --output-dir (same data and seed)."""
+
+    backbone_class = PromptSRCBackbone

@@ -1,4 +1,4 @@
-# Shared by scripts/{coop,fvgpt_coop}/base2new_{train,test}.sh (sourced, not run):
+# Shared by scripts/<trainer>/base2new_{train,test}.sh (sourced, not run):
 # arguments, config choice and the output layout that scripts/parse_results.py reads.
 #   usage of a sourcing script: DATA=/path/to/datasets bash <script> <dataset> <seed> [yacs opts]
 # DATA_LAYOUT=coop (default): every data set under one ${DATA} (CoOp's DATASETS.md), --root ${DATA}.

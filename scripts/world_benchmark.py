@@ -1,4 +1,5 @@
-"""The main job: zero-shot CLIP, CoOp and CoOp + FVG-PT, base-to-new on FG-World, seeds 1-3.
+"""The main job: zero-shot CLIP and each backbone (CoOp, KgCoOp, PromptSRC) alone and with
+FVG-PT on top, base-to-new on FG-World, seeds 1-3.
 
 Every run is a plain ``train.py`` call (as in the bash sweeps under scripts/), its
 log in ``<output>/<method>/<base|new>/seed<S>/log.txt``; a run is done when its
@@ -9,6 +10,7 @@ mean ± std over seeds, and the foreground shift index D_fg on the base test set
 printed and written as ``results.csv`` and ``results.md`` in ``<output>``.
 
     python scripts/world_benchmark.py [--root data] [--output output/world_benchmark]
+        [--seeds 1 2 3] [--backbones CoOp KgCoOp PromptSRC]
 """
 import argparse
 import os
@@ -24,11 +26,10 @@ from fvgpt.results import RunNotFinished, read_run, summarise, to_csv, to_markdo
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
-METHODS = ("ZeroshotCLIP", "CoOp", "FVGPT_CoOp")
-LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "CoOp": "CoOp", "FVGPT_CoOp": "CoOp + FVG-PT"}
+BACKBONES = ("CoOp", "KgCoOp", "PromptSRC")
+LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", **{b: b for b in BACKBONES},
+          **{f"FVGPT_{b}": f"{b} + FVG-PT" for b in BACKBONES}}
 EPOCHS = 10  # configs/trainers/*/world.yaml
-RUNS_PER_SEED = (("ZeroshotCLIP", "base"), ("ZeroshotCLIP", "new"), ("CoOp", "base"),
-                 ("CoOp", "new"), ("FVGPT_CoOp", "base"), ("FVGPT_CoOp", "new"))
 BATCH_LINE = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\]")
 
 
@@ -40,8 +41,8 @@ def run_cost(method, split):
 class Progress:
     """Work done and left over the whole job; estimates the time left from the pace so far."""
 
-    def __init__(self, seeds):
-        self.left = sum(run_cost(m, s) for m, s in RUNS_PER_SEED) * len(seeds)
+    def __init__(self, methods, seeds):
+        self.left = sum(run_cost(m, s) for m in methods for s in ("base", "new")) * len(seeds)
         self.done = 0.0
         self.start = time.time()
 
@@ -69,7 +70,7 @@ def train_py(args, method, split, seed, extra, progress, eval_from=None):
     out = run_dir(args.output, method, split, seed)
     try:
         result = read_run(out)
-        print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
+        print(f"  {method:15s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
         progress.skip(method, split)
         return
     except RunNotFinished:
@@ -95,7 +96,7 @@ def train_py(args, method, split, seed, extra, progress, eval_from=None):
             if not batch:
                 continue
             epoch, epochs, b, batches = (int(v) for v in batch.groups())
-            status = (f"  {method:13s} {split:4s} seed {seed}: epoch {epoch}/{epochs} batch "
+            status = (f"  {method:15s} {split:4s} seed {seed}: epoch {epoch}/{epochs} batch "
                       f"{b}/{batches}, job: {progress.eta(epoch - 1 + b / batches)}")
             if sys.stdout.isatty():  # one status line, rewritten in place
                 print(f"\r{status}   ", end="", flush=True)
@@ -107,21 +108,22 @@ def train_py(args, method, split, seed, extra, progress, eval_from=None):
     progress.finish(method, split)
     result = read_run(out)
     shift = "" if result["d_fg"] is None else f", D_fg {result['d_fg']:.4f}"
-    print(f"\r  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
+    print(f"\r  {method:15s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
           f"({time.time() - start:.0f}s; job: {progress.eta()})" + " " * 20, flush=True)
 
 
 def run_seed(args, seed, progress):
     shift = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]
-    coop_base = run_dir(args.output, "CoOp", "base", seed)
-    fvgpt_base = run_dir(args.output, "FVGPT_CoOp", "base", seed)
-    backbone = ["TRAINER.FVGPT.BACKBONE_DIR", coop_base]
     train_py(args, "ZeroshotCLIP", "base", seed, shift, progress)
     train_py(args, "ZeroshotCLIP", "new", seed, [], progress)
-    train_py(args, "CoOp", "base", seed, shift, progress)
-    train_py(args, "CoOp", "new", seed, [], progress, eval_from=coop_base)
-    train_py(args, "FVGPT_CoOp", "base", seed, backbone + shift, progress)
-    train_py(args, "FVGPT_CoOp", "new", seed, backbone, progress, eval_from=fvgpt_base)
+    for backbone in args.backbones:
+        backbone_base = run_dir(args.output, backbone, "base", seed)
+        fvgpt_base = run_dir(args.output, f"FVGPT_{backbone}", "base", seed)
+        on_backbone = ["TRAINER.FVGPT.BACKBONE_DIR", backbone_base]
+        train_py(args, backbone, "base", seed, shift, progress)
+        train_py(args, backbone, "new", seed, [], progress, eval_from=backbone_base)
+        train_py(args, f"FVGPT_{backbone}", "base", seed, on_backbone + shift, progress)
+        train_py(args, f"FVGPT_{backbone}", "new", seed, on_backbone, progress, eval_from=fvgpt_base)
 
 
 def main():
@@ -133,18 +135,20 @@ def main():
     # so black-filled foreground views are the familiar ones; the library default is mean.
     parser.add_argument("--fg-fill", choices=("black", "mean"), default="black",
                         help="TRAINER.FVGPT.FG_FILL of every run (also D_fg's foreground view)")
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
     args = parser.parse_args()
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
 
     start = time.time()
     ensure_world(args.root)
-    progress = Progress(args.seeds)
+    methods = ["ZeroshotCLIP"] + [m for b in args.backbones for m in (b, f"FVGPT_{b}")]
+    progress = Progress(methods, args.seeds)
     for i, seed in enumerate(args.seeds, 1):
         print(f"[seed {seed}: {i}/{len(args.seeds)}, {time.time() - start:.0f}s elapsed]", flush=True)
         run_seed(args, seed, progress)
 
     per_seed = {}
-    for method in METHODS:
+    for method in methods:
         per_seed[LABELS[method]] = [
             {"base": read_run(run_dir(args.output, method, "base", s))["accuracy"],
              "new": read_run(run_dir(args.output, method, "new", s))["accuracy"],

@@ -20,7 +20,7 @@ from fixture_trees import CONFIG_FILES, REPO_CONFIGS, build_tree, write_mask
 from fvgpt.checkpoints import atomic_write
 from fvgpt.masks import mask_path_for
 from fvgpt.world.generate import SPLIT_FILE
-from masks.check_masks import main as check_masks
+from fvgpt.check_masks import main as check_masks
 
 
 
@@ -209,10 +209,10 @@ def test_mask_faults_through_the_checker(fault, tmp_path, capsys):
         with open(mask, "wb") as f:
             f.write(b"not a png")
     elif fault == "wrong size":
-        write_mask(mask, size=(3, 3))
+        write_mask(mask, size=(5, 40))  # another aspect ratio than any image of the tree
     else:
         write_mask(mask, empty=True)
     with nothing_changes(tmp_path):
-        status = check_masks(["--root", tree.root, "--dataset-config-file",
+        status = check_masks(["--root", tree.root, "--import", "datasets.all", "--dataset-config-file",
                               os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])])
     assert status == 1 and mask in capsys.readouterr().out

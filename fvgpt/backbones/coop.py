@@ -125,43 +125,51 @@ class CoOpCLIP(nn.Module):
         return self.logit_scale.exp() * self.encode_image(image) @ self.encode_classes().t()
 
 
-def prompt_learner_checkpoint(run_dir, epoch):
-    """Path of a CoOp run's ``prompt_learner/model.pth.tar-<epoch>`` (latest when epoch <= 0)."""
-    folder = os.path.join(run_dir, "prompt_learner")
+def prompt_learner_checkpoint(run_dir, epoch, method="CoOp", model_name="prompt_learner"):
+    """Path of a run's ``<model_name>/model.pth.tar-<epoch>`` (latest when epoch <= 0)."""
+    folder = os.path.join(run_dir, model_name)
     if epoch and epoch > 0:
         return os.path.join(folder, f"model.pth.tar-{epoch}")
     saved = sorted((int(f.rsplit("-", 1)[1]), f) for f in os.listdir(folder)
                    if f.startswith("model.pth.tar-")) if os.path.isdir(folder) else []
     if not saved:
         raise FileNotFoundError(
-            f"No CoOp checkpoint in {folder} (expected model.pth.tar-<epoch>). Train the "
-            "backbone first (trainer CoOp, same dataset, seed and DATASET.SUBSAMPLE_CLASSES "
+            f"No {method} checkpoint in {folder} (expected model.pth.tar-<epoch>). Train the "
+            f"backbone first (trainer {method}, same dataset, seed and DATASET.SUBSAMPLE_CLASSES "
             "base) and set TRAINER.FVGPT.BACKBONE_DIR to its --output-dir."
         )
     return os.path.join(folder, saved[-1][1])
 
 
-def load_prompt_learner(prompt_learner, path):
-    """Load CoOp's context from ``path``; the class-token buffers stay those of the current classes.
+def context_settings(ctx):
+    """(N_CTX, CSC) that produced a context tensor: (n_ctx, D), or (n_cls, n_ctx, D) with CSC."""
+    return (ctx.shape[1], True) if ctx.dim() == 3 else (ctx.shape[0], False)
+
+
+def load_prompt_learner(prompt_learner, path, method="CoOp"):
+    """Load a CoOp-style context from ``path``; the class-token buffers stay those of the
+    current classes. Other keys (KgCoOp's unused ``bias_vectors``, ``meta_net.*``) are ignored.
 
     Returns the number of classes the checkpoint was trained on (None if it does not say).
     """
     checkpoint = read_checkpoint(
-        path, "CoOp checkpoint",
-        "Train CoOp with the same dataset and seed first (if the file is damaged, run that "
+        path, f"{method} checkpoint",
+        f"Train {method} with the same dataset and seed first (if the file is damaged, run that "
         "training again: the same command resumes it, --start-over retrains), or point "
         "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
         "intact checkpoint.")
     state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if state_dict is None or "ctx" not in state_dict:
-        raise CheckpointError(f"{path} is not a CoOp prompt-learner checkpoint (no "
-                              "state_dict['ctx']): pass a CoOp run's --output-dir.")
+        raise CheckpointError(f"{path} is not a {method} prompt-learner checkpoint (no "
+                              f"state_dict['ctx']): pass a {method} run's --output-dir.")
     ctx = state_dict["ctx"]
     if ctx.shape != prompt_learner.ctx.shape:
+        (n_ctx, csc), (want_n_ctx, want_csc) = context_settings(ctx), context_settings(prompt_learner.ctx)
         raise ValueError(
-            f"CoOp checkpoint {path} has context of shape {tuple(ctx.shape)}, this model "
-            f"expects {tuple(prompt_learner.ctx.shape)}: set TRAINER.COOP.N_CTX / CSC / "
-            "CTX_INIT as in the run that made it."
+            f"{method} checkpoint {path}: key 'ctx' has shape {tuple(ctx.shape)} (N_CTX {n_ctx}, "
+            f"CSC {csc}), this model expects {tuple(prompt_learner.ctx.shape)} (N_CTX "
+            f"{want_n_ctx}, CSC {want_csc}): set TRAINER.COOP.N_CTX / CSC / CTX_INIT as in the "
+            "run that made it (CSC context only fits the classes it was trained on)."
         )
     with torch.no_grad():
         prompt_learner.ctx.copy_(ctx)
@@ -176,9 +184,12 @@ class CoOpBackbone(nn.Module):
     z_CLIP = s f(x)^T g_CLIP(t_CLIP) needs no second image pass.
     """
 
+    method = "CoOp"  # the backbone trainer, as named in messages
+    trained_classes_key = "token_prefix"  # checkpoint key whose rows are the trained classes
+
     def __init__(self, cfg, classnames, clip_model, clip_template):
         super().__init__()
-        self.model = CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
+        self.model = self.build_model(cfg, classnames, clip_model)
         tokens = tokenize_classnames(classnames, clip_template).to(clip_model.logit_scale.device)
         with torch.no_grad():
             clip_text = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
@@ -188,10 +199,19 @@ class CoOpBackbone(nn.Module):
         self.eval()
         self.trained_classes = None
 
+    @staticmethod
+    def build_model(cfg, classnames, clip_model):
+        """The backbone's own model (``model.encode_image``, ``model.encode_classes``)."""
+        return CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
+
+    def load_checkpoint(self, run_dir, epoch):
+        """Load the run's tuned weights into ``self.model``; returns (path, trained classes)."""
+        path = prompt_learner_checkpoint(run_dir, epoch, self.method)
+        return path, load_prompt_learner(self.model.prompt_learner, path, self.method)
+
     def load(self, run_dir, epoch):
-        """Load the tuned CoOp run; returns the checkpoint path."""
-        path = prompt_learner_checkpoint(run_dir, epoch)
-        self.trained_classes = load_prompt_learner(self.model.prompt_learner, path)
+        """Load the tuned run; returns the checkpoint path."""
+        path, self.trained_classes = self.load_checkpoint(run_dir, epoch)
         with torch.no_grad():
             self.class_features = self.model.encode_classes()
         return path

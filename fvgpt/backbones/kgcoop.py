@@ -1,0 +1,39 @@
+"""KgCoOp (Yao et al., CVPR 2023): CoOp's context, kept close to hand-crafted prompts in training.
+
+At test time KgCoOp is CoOp with the class token at the end (htyao89/KgCoOp,
+KgCoOp/trainers/kgcoop.py, CustomCLIP.forward): the image encoder is CLIP's, the
+text features come from ``[SOS] ctx "{class}." [EOS]``. Its checkpoint is CoOp's
+``<run>/prompt_learner/model.pth.tar-N`` (keys ``ctx``, ``token_prefix``, ``token_suffix``)
+plus the unused ``bias_vectors`` and ``meta_net.*``, which are ignored on load.
+"""
+import torch
+import torch.nn.functional as F
+
+from .coop import CoOpBackbone, CoOpCLIP, tokenize_classnames
+
+
+class KgCoOpCLIP(CoOpCLIP):
+    """CoOp's model plus the frozen hand-crafted class features of KgCoOp's training loss."""
+
+    def __init__(self, coop_cfg, classnames, clip_model, template):
+        if coop_cfg.CLASS_TOKEN_POSITION != "end":
+            raise ValueError("KgCoOp puts the class token at the end only (upstream ignores "
+                             "TRAINER.COOP.CLASS_TOKEN_POSITION): set it to end, got "
+                             f"{coop_cfg.CLASS_TOKEN_POSITION!r}")
+        super().__init__(coop_cfg, classnames, clip_model)
+        tokens = tokenize_classnames(classnames, template).to(clip_model.logit_scale.device)
+        with torch.no_grad():
+            handcrafted = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
+        self.register_buffer("handcrafted_class_features", handcrafted, persistent=False)
+
+    def knowledge_guided_loss(self, class_features):
+        """1 - mean_c cos(g_c, g_c^CLIP) between the learned and hand-crafted class features
+        (KgCoOp, Eq. 5; kgcoop.py CustomCLIP.forward)."""
+        return 1.0 - F.cosine_similarity(class_features, self.handcrafted_class_features, dim=-1).mean()
+
+
+class KgCoOpBackbone(CoOpBackbone):
+    """FVG-PT's view of a frozen KgCoOp model: CoOp's test-time path and checkpoint format,
+    so f_CLIP = f(x) as for CoOp."""
+
+    method = "KgCoOp"

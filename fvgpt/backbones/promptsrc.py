@@ -1,0 +1,210 @@
+"""PromptSRC (Khattak et al., ICCV 2023): independent vision-language prompts in CLIP's first layers.
+
+Test-time model (muzairkhattak/PromptSRC, trainers/promptsrc.py CustomCLIP.forward and its
+vendored clip/model.py, IVLP design), run on the pip ``clip`` package through
+``fvgpt.backbones.prompted_clip``:
+
+- image: ``N_CTX_VISION`` tokens ``VPT`` appended after the positional embedding; before
+  each block i = 1..PROMPT_DEPTH_VISION-1 the last ``N_CTX_VISION`` tokens are replaced by
+  that block's ``VPT_shallow``;
+- text: ``[SOS] ctx "{class}." [EOS]`` with ``ctx`` initialised from CTX_INIT; before each
+  block i = 1..PROMPT_DEPTH_TEXT-1 tokens 1..N_CTX_TEXT are replaced by its ``VPT_shallow``.
+
+The prompt parameters sit where upstream's do, so ``state_dict()`` keys match upstream's
+whole-model checkpoint ``<run>/VLPromptLearner/model.pth.tar-N``: ``prompt_learner.ctx``,
+``image_encoder.VPT``, ``{image,text}_encoder.transformer.resblocks.<i>.VPT_shallow``.
+Loading reads only these prompt tensors (the frozen CLIP weights come from the CLIP file).
+"""
+import re
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import clip
+
+from . import prompted_clip as pc
+from ..checkpoints import CheckpointError, read_checkpoint
+from .coop import CoOpBackbone, TextEncoder, prompt_learner_checkpoint
+
+MODEL_NAME = "VLPromptLearner"  # upstream's register_model name = checkpoint folder
+DEEP_PROMPT_KEY = re.compile(r"^(image|text)_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow$")
+
+
+class TextContext(nn.Module):
+    """The first-layer text context ``ctx`` and the token buffers around it (upstream VLPromptLearner)."""
+
+    def __init__(self, src_cfg, classnames, clip_model):
+        super().__init__()
+        n_ctx, dim = src_cfg.N_CTX_TEXT, clip_model.ln_final.weight.shape[0]
+        dtype, device = clip_model.dtype, clip_model.token_embedding.weight.device
+        init = src_cfg.CTX_INIT.replace("_", " ")
+        if init and n_ctx <= 4:  # upstream: the first n_ctx tokens of CTX_INIT
+            with torch.no_grad():
+                ctx = clip_model.token_embedding(clip.tokenize(init).to(device)).type(dtype)[0, 1:1 + n_ctx]
+            prefix = init
+        else:
+            ctx = torch.empty(n_ctx, dim, dtype=dtype)
+            nn.init.normal_(ctx, std=0.02)
+            ctx = ctx.to(device)
+            prefix = " ".join(["X"] * n_ctx)
+        print(f'PromptSRC text context: "{prefix}" ({n_ctx} tokens)')
+        self.ctx = nn.Parameter(ctx)
+        self.n_cls = len(classnames)
+        self.tokenized_prompts = clip.tokenize([f"{prefix} {c.replace('_', ' ')}." for c in classnames])
+        with torch.no_grad():
+            embedding = clip_model.token_embedding(self.tokenized_prompts.to(device)).type(dtype)
+        self.register_buffer("token_prefix", embedding[:, :1])  # start-of-text
+        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:])  # class, '.', end
+
+    def forward(self):
+        ctx = self.ctx.unsqueeze(0).expand(self.n_cls, -1, -1)
+        return torch.cat([self.token_prefix, ctx, self.token_suffix], dim=1)
+
+
+def deep_prompt(n_tokens, width, device):
+    """A prompt initialised as upstream's: N(0, 0.02^2) (drawn on the CPU), fp32 whatever
+    CLIP's precision."""
+    prompt = torch.empty(n_tokens, width)
+    nn.init.normal_(prompt, std=0.02)
+    return nn.Parameter(prompt.to(device))
+
+
+class PromptSRCCLIP(nn.Module):
+    """CLIP with PromptSRC's independent vision-language prompts (IVLP)."""
+
+    def __init__(self, src_cfg, classnames, clip_model):
+        super().__init__()
+        self.depth_vision, self.depth_text = src_cfg.PROMPT_DEPTH_VISION, src_cfg.PROMPT_DEPTH_TEXT
+        self.n_ctx_vision, self.n_ctx_text = src_cfg.N_CTX_VISION, src_cfg.N_CTX_TEXT
+        if self.depth_text < 1 or self.depth_vision < 0:
+            raise ValueError("TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT must be >= 1 and "
+                             f"PROMPT_DEPTH_VISION >= 0, got {self.depth_text} and {self.depth_vision}")
+        self.prompt_learner = TextContext(src_cfg, classnames, clip_model)
+        self.image_encoder = clip_model.visual
+        self.text_encoder = TextEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.dtype
+        visual_blocks = self.image_encoder.transformer.resblocks
+        text_blocks = self.text_encoder.transformer.resblocks
+        for depth, blocks in ((self.depth_vision, visual_blocks), (self.depth_text, text_blocks)):
+            if depth > len(blocks):
+                raise ValueError(f"Prompt depth {depth} exceeds the {len(blocks)} transformer layers")
+        device = clip_model.logit_scale.device
+        width = self.image_encoder.conv1.out_channels
+        if self.depth_vision > 0:
+            self.image_encoder.VPT = deep_prompt(self.n_ctx_vision, width, device)
+        for i in range(1, self.depth_vision):
+            visual_blocks[i].VPT_shallow = deep_prompt(self.n_ctx_vision, width, device)
+        for i in range(1, self.depth_text):
+            text_blocks[i].VPT_shallow = deep_prompt(self.n_ctx_text, self.text_encoder.transformer.width, device)
+
+    def prompt_parameters(self):
+        """{state-dict key: parameter} of every learnable prompt."""
+        return {name: p for name, p in self.named_parameters()
+                if name == "prompt_learner.ctx" or name.split(".")[-1] in ("VPT", "VPT_shallow")}
+
+    def encode_image(self, image):
+        """L2-normalised prompted image features f(x)."""
+        visual = self.image_encoder
+        x = pc.image_tokens(visual, image.type(self.dtype))
+        if self.depth_vision > 0:
+            x = pc.append_tokens(x, visual.VPT)
+        edits = {i: pc.Replace(visual.transformer.resblocks[i].VPT_shallow, -self.n_ctx_vision)
+                 for i in range(1, self.depth_vision)}
+        return F.normalize(pc.visual_features(visual, pc.run_visual(visual, x, edits)).float(), dim=-1)
+
+    def encode_classes(self):
+        """L2-normalised prompted class text features g(t).
+
+        The text transformer is causal, so the end-of-text features depend only on the tokens
+        up to the longest prompt's end: the padding after it is not computed."""
+        blocks = self.text_encoder.transformer.resblocks
+        edits = {i: pc.Replace(blocks[i].VPT_shallow, 1) for i in range(1, self.depth_text)}
+        eot = self.prompt_learner.tokenized_prompts.argmax(dim=-1)
+        prompts = self.prompt_learner()[:, :int(eot.max()) + 1]
+        x = pc.run_text(self.text_encoder, prompts, edits)
+        return F.normalize(pc.text_features(self.text_encoder, x, eot.to(x.device)).float(), dim=-1)
+
+    def forward(self, image):
+        return self.logit_scale.exp() * self.encode_image(image) @ self.encode_classes().t()
+
+
+def prompt_settings(state_dict):
+    """(N_CTX_TEXT, N_CTX_VISION, PROMPT_DEPTH_TEXT, PROMPT_DEPTH_VISION) read from a state dict."""
+    deep = {"image": [], "text": []}
+    for key in state_dict:
+        match = DEEP_PROMPT_KEY.match(key)
+        if match:
+            deep[match.group(1)].append(int(match.group(2)))
+    vpt = state_dict.get("image_encoder.VPT")
+    depth_vision = 0 if vpt is None else 1 + len(deep["image"])
+    return (state_dict["prompt_learner.ctx"].shape[0], 0 if vpt is None else vpt.shape[0],
+            1 + len(deep["text"]), depth_vision)
+
+
+def load_prompts(model, path):
+    """Copy the prompt tensors of a PromptSRC checkpoint into ``model``.
+
+    Returns the number of classes the run was trained on (None if the file does not say).
+    """
+    checkpoint = read_checkpoint(
+        path, "PromptSRC checkpoint",
+        "Train PromptSRC with the same dataset and seed first (if the file is damaged, run that "
+        "training again: the same command resumes it, --start-over retrains), or point "
+        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
+        "intact checkpoint.")
+    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if state_dict is None or "prompt_learner.ctx" not in state_dict:
+        raise CheckpointError(f"{path} is not a PromptSRC checkpoint (no state_dict"
+                              "['prompt_learner.ctx']): pass a PromptSRC run's --output-dir.")
+    settings = prompt_settings(state_dict)
+    wanted = (model.n_ctx_text, model.n_ctx_vision if model.depth_vision else 0,
+              model.depth_text, model.depth_vision)
+    names = ("N_CTX_TEXT", "N_CTX_VISION", "PROMPT_DEPTH_TEXT", "PROMPT_DEPTH_VISION")
+    keys = ("prompt_learner.ctx", "image_encoder.VPT", "text_encoder.transformer.resblocks.<i>.VPT_shallow",
+            "image_encoder.transformer.resblocks.<i>.VPT_shallow")
+    for name, key, found, want in zip(names, keys, settings, wanted):
+        if found != want:
+            raise ValueError(
+                f"PromptSRC checkpoint {path} was trained with {name} {found} (read from its "
+                f"key(s) {key}), this run has TRAINER.PROMPTSRC.{name} {want}: set it as in the "
+                "run that made the checkpoint.")
+    params = model.prompt_parameters()
+    missing = sorted(set(params) - set(state_dict))
+    if missing:
+        raise ValueError(f"PromptSRC checkpoint {path} lacks the prompt key(s) {missing}.")
+    with torch.no_grad():
+        for key, param in params.items():
+            if state_dict[key].shape != param.shape:
+                raise ValueError(f"PromptSRC checkpoint {path}: key {key} has shape "
+                                 f"{tuple(state_dict[key].shape)}, this model expects "
+                                 f"{tuple(param.shape)} (another CLIP model?).")
+            param.copy_(state_dict[key])
+    prefix = state_dict.get("prompt_learner.token_prefix")
+    return None if prefix is None else prefix.shape[0]
+
+
+class PromptSRCBackbone(CoOpBackbone):
+    """FVG-PT's view of a frozen PromptSRC model.
+
+    PromptSRC prompts the image encoder, so the zero-shot prior z_CLIP takes a plain CLIP
+    image pass (``clip_model.visual``'s own forward, which ignores the attached prompts).
+    """
+
+    method = "PromptSRC"
+    trained_classes_key = "prompt_learner.token_prefix"
+
+    @staticmethod
+    def build_model(cfg, classnames, clip_model):
+        return PromptSRCCLIP(cfg.TRAINER.PROMPTSRC, classnames, clip_model)
+
+    def load_checkpoint(self, run_dir, epoch):
+        path = prompt_learner_checkpoint(run_dir, epoch, self.method, MODEL_NAME)
+        return path, load_prompts(self.model, path)
+
+    @torch.no_grad()
+    def clip_image_features(self, image, image_features):
+        """f_CLIP(x) from CLIP's unprompted image encoder."""
+        visual = self.model.image_encoder
+        return F.normalize(visual(image.type(self.model.dtype)).float(), dim=-1)

@@ -1,0 +1,10 @@
+#!/bin/bash
+# FVG-PT on the frozen ImageNet KgCoOp run (run scripts/kgcoop/xd_train.sh first); masks as for
+# base-to-new. The head records ImageNet and its classes: evaluation uses z_FDC there, z_PC elsewhere.
+#   DATA=/path/to/datasets bash scripts/fvgpt_kgcoop/xd_train.sh 1
+SEED=${1:?give the seed}
+source "$(dirname "$0")/../xd_common.sh"
+DIR=$(source_dir FVGPT_KgCoOp)
+skip_if_done "${DIR}"
+train_py FVGPT_KgCoOp imagenet "${DIR}" DATASET.NUM_SHOTS ${SHOTS} \
+    TRAINER.FVGPT.BACKBONE_DIR "$(source_dir KgCoOp)" "${@:2}"
