@@ -6,6 +6,7 @@ Each wraps one frozen backbone (an adapter in ``fvgpt.backbones``) with the shar
 from dassl.engine import TRAINER_REGISTRY
 
 from .backbones.coop import CoOpBackbone
+from .backbones.mmrl import MMRLBackbone
 from .trainer import FVGPTTrainer
 
 
@@ -14,3 +15,10 @@ class FVGPT_CoOp(FVGPTTrainer):
     """Needs TRAINER.FVGPT.BACKBONE_DIR = the CoOp run's --output-dir (same data and seed)."""
 
     backbone_class = CoOpBackbone
+
+
+@TRAINER_REGISTRY.register()
+class FVGPT_MMRL(FVGPTTrainer):
+    """Needs TRAINER.FVGPT.BACKBONE_DIR = the MMRL run's --output-dir and its TRAINER.MMRL.* / TASK."""
+
+    backbone_class = MMRLBackbone
