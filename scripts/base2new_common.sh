@@ -1,4 +1,4 @@
-# Shared by scripts/{coop,fvgpt_coop}/base2new_{train,test}.sh (sourced, not run):
+# Shared by scripts/<trainer>/{base2new,xd}_{train,test}.sh (sourced, not run):
 # arguments, config choice and the output layout that scripts/parse_results.py reads.
 #   usage of a sourcing script: DATA=/path/to/datasets bash <script> <dataset> <seed> [yacs opts]
 set -euo pipefail
@@ -10,8 +10,8 @@ OUTPUT=${OUTPUT:-output/base2new}  # where runs go; scripts/parse_results.py rea
 # EuroSAT uses the 20-epoch config (paper Supp. 0.B); CFG overrides the choice.
 if [ "${DATASET}" = eurosat ]; then CFG=${CFG:-vit_b16_ep20}; EPOCH=20; else CFG=${CFG:-vit_b16_ep10}; EPOCH=10; fi
 
-run_dir() {  # run_dir <train_base|test_new> <trainer>
-    echo "${OUTPUT}/$1/${DATASET}/shots_${SHOTS}/$2/${CFG}/seed${SEED}"
+run_dir() {  # run_dir <train_base|test_new> <trainer> [config name, default ${CFG}]
+    echo "${OUTPUT}/$1/${DATASET}/shots_${SHOTS}/$2/${3:-${CFG}}/seed${SEED}"
 }
 
 skip_if_done() {  # skip_if_done <run dir>: exit when its log already holds a result
