@@ -1,4 +1,4 @@
-"""The main job: zero-shot CLIP, CoOp and CoOp + FVG-PT, base-to-new on FG-World, seeds 1-3.
+"""The main job: zero-shot CLIP, CoOp, MMRL and FVG-PT on each, base-to-new on FG-World, seeds 1-3.
 
 Every run is a plain ``train.py`` call (as in the bash sweeps under scripts/), its
 log in ``<output>/<method>/<base|new>/seed<S>/log.txt``. The table (base / new / HM,
@@ -20,8 +20,10 @@ from fvgpt.results import read_run, summarise, to_csv, to_markdown  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
-METHODS = ("ZeroshotCLIP", "CoOp", "FVGPT_CoOp")
-LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "CoOp": "CoOp", "FVGPT_CoOp": "CoOp + FVG-PT"}
+BACKBONES = ("CoOp", "MMRL")  # each also gets a FVGPT_<backbone> row
+METHODS = ("ZeroshotCLIP",) + tuple(m for b in BACKBONES for m in (b, f"FVGPT_{b}"))
+LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", **{b: b for b in BACKBONES},
+          **{f"FVGPT_{b}": f"{b} + FVG-PT" for b in BACKBONES}}
 EPOCHS = 10  # configs/trainers/*/world.yaml
 
 
@@ -34,7 +36,7 @@ def train_py(args, method, split, seed, extra, eval_from=None):
     out = run_dir(args.output, method, split, seed)
     try:
         result = read_run(out)
-        print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
+        print(f"  {method:14s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
         return
     except (FileNotFoundError, ValueError):
         pass
@@ -54,21 +56,22 @@ def train_py(args, method, split, seed, extra, eval_from=None):
         sys.exit(f"{' '.join(cmd)}\nfailed:\n{done.stderr[-3000:]}")
     result = read_run(out)
     shift = "" if result["d_fg"] is None else f", D_fg {result['d_fg']:.4f}"
-    print(f"  {method:13s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
+    print(f"  {method:14s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
           f"({time.time() - start:.0f}s)", flush=True)
 
 
 def run_seed(args, seed):
     shift = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]
-    coop_base = run_dir(args.output, "CoOp", "base", seed)
-    fvgpt_base = run_dir(args.output, "FVGPT_CoOp", "base", seed)
-    backbone = ["TRAINER.FVGPT.BACKBONE_DIR", coop_base]
     train_py(args, "ZeroshotCLIP", "base", seed, shift)
     train_py(args, "ZeroshotCLIP", "new", seed, [])
-    train_py(args, "CoOp", "base", seed, shift)
-    train_py(args, "CoOp", "new", seed, [], eval_from=coop_base)
-    train_py(args, "FVGPT_CoOp", "base", seed, backbone + shift)
-    train_py(args, "FVGPT_CoOp", "new", seed, backbone, eval_from=fvgpt_base)
+    for name in BACKBONES:
+        backbone_base = run_dir(args.output, name, "base", seed)
+        fvgpt_base = run_dir(args.output, f"FVGPT_{name}", "base", seed)
+        backbone = ["TRAINER.FVGPT.BACKBONE_DIR", backbone_base]
+        train_py(args, name, "base", seed, shift)
+        train_py(args, name, "new", seed, [], eval_from=backbone_base)
+        train_py(args, f"FVGPT_{name}", "base", seed, backbone + shift)
+        train_py(args, f"FVGPT_{name}", "new", seed, backbone, eval_from=fvgpt_base)
 
 
 def main():
