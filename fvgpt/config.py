@@ -56,7 +56,7 @@ def add_mmrl_config(cfg):
     c.N_REP_TOKENS = 5
     c.PREC = "fp16"  # fp16, fp32 or amp
     c.DATASET_OVERRIDES = False  # (project) apply upstream's per-data-set table above
-    c.FDC_FEATURE = "cls"  # (project, FVGPT_MMRL) image feature of the FDC adapter: cls, rep, fusion
+    c.FDC_FEATURE = "fusion"  # (project, FVGPT_MMRL) FDC adapter input: cls, rep or fusion (README)
     cfg.TASK = "B2N"  # B2N, CD or FS: selects MMRL's test-time branch (as upstream)
 
 
