@@ -222,7 +222,8 @@ def test_mmrl_then_fvgpt_then_new_classes_through_train_py(engine, tmp_path, req
     log = train("MMRL", "mmrl", "base")
     assert "Test-time logits: fusion" in log
     assert os.path.isfile(tmp_path / "mmrl" / "MultiModalRepresentationLearner" / "model.pth.tar-1")
-    assert "Test-time logits: cls" in train("MMRL", "mmrl_new", "new", eval_from="mmrl")
+    if engine == "builtin":  # MMRL's own new-class run; one engine is enough for it
+        assert "Test-time logits: cls" in train("MMRL", "mmrl_new", "new", eval_from="mmrl")
     backbone = ["TRAINER.FVGPT.BACKBONE_DIR", str(tmp_path / "mmrl")]
     log = train("FVGPT_MMRL", "fvgpt", "base", *backbone)
     assert "MMRL branch: fusion logits" in log and "Test-time branch: fdc" in log
