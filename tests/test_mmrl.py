@@ -142,11 +142,16 @@ def test_upstream_checkpoint_loads_and_gives_mmrl_logits(clip_model, folder, tmp
         torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_checkpoint_with_another_rep_dim_is_named(clip_model, tmp_path):
-    write_upstream_checkpoint(str(tmp_path), CHECKPOINT_FOLDERS[0], clip_model, 3, rep_dim=2048)
+def test_checkpoint_that_does_not_fit_is_named(clip_model, tmp_path):
+    write_upstream_checkpoint(str(tmp_path / "eurosat"), CHECKPOINT_FOLDERS[0], clip_model, 3,
+                              rep_dim=2048)
     backbone = MMRLBackbone(mmrl_cfg(), CLASSES, clip_model, TEMPLATE)
     with pytest.raises(ValueError, match=r"REP_DIM 2048 .* config gives 5, 32 and 2"):
-        backbone.load(str(tmp_path), 0)
+        backbone.load(str(tmp_path / "eurosat"), 0)
+    other_clip = CLIP(**SMALL_CLIP).eval()  # same shapes, other weights
+    write_upstream_checkpoint(str(tmp_path / "other"), CHECKPOINT_FOLDERS[0], other_clip, 3)
+    with pytest.raises(ValueError, match="frozen CLIP weights .* differ"):
+        backbone.load(str(tmp_path / "other"), 0)
     with pytest.raises(FileNotFoundError, match="MultiModalRepresentationLearner"):
         checkpoint_path(str(tmp_path / "no_run"))
 

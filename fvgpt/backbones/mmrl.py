@@ -262,7 +262,7 @@ def load_checkpoint(model, path):
         raise ValueError(f"MMRL checkpoint {path} does not fit this CLIP (MODEL.BACKBONE.NAME): "
                          f"missing or differently shaped keys, e.g. {problems[:3]}.")
     differing = [k for k, v in state.items() if not k.startswith(TRAINABLE)
-                 and not torch.allclose(v.float(), own[k].float(), rtol=1e-3, atol=1e-6)]
+                 and not torch.allclose(v.float(), own[k].float().cpu(), rtol=1e-3, atol=1e-6)]
     if differing:
         raise ValueError(f"The frozen CLIP weights in {path} differ from the CLIP loaded here "
                          f"(e.g. {differing[:3]}): set MODEL.BACKBONE.NAME to the CLIP the MMRL run used.")
