@@ -284,6 +284,9 @@ class MMRLBackbone(nn.Module):
     prior needs a plain CLIP image pass, since the tokens change the image encoder.
     """
 
+    method = "MMRL"  # the backbone trainer, as named in messages (adapter interface)
+    trained_classes_key = "prompt_embeddings"  # checkpoint key whose rows are the trained classes
+
     def __init__(self, cfg, classnames, clip_model, clip_template):
         super().__init__()
         mmrl_cfg = cfg.TRAINER.MMRL
