@@ -10,12 +10,13 @@ from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
-from fvgpt.config import add_project_config
+from fvgpt.config import add_project_config, apply_mmrl_dataset_overrides
 from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
 import trainers.coop  # noqa: F401
 import trainers.kgcoop  # noqa: F401
+import trainers.mmrl  # noqa: F401
 import trainers.promptsrc  # noqa: F401
 import trainers.zsclip  # noqa: F401
 
@@ -53,6 +54,7 @@ def setup_cfg(args):
         cfg.merge_from_file(args.config_file)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts)
+    apply_mmrl_dataset_overrides(cfg, args.opts)
     cfg.freeze()
     return cfg
 

@@ -181,8 +181,8 @@ class FVGPTTrainer(ResumableTrainerX):
         logits = backbone.logits(features)
         logits_fg = backbone.logits(backbone.image_features(image_fg))
         logits_clip = backbone.clip_logits(backbone.clip_image_features(image, features))
-        out = self.head.losses(features, backbone.class_features, logits, logits_fg,
-                               logits_clip, mask, label)
+        out = self.head.losses(backbone.fdc_features(features), backbone.class_features, logits,
+                               logits_fg, logits_clip, mask, label)
         self.model_backward_and_update(out["loss"])
         self.substituted_masks.update(
             p for p, s in zip(batch["impath"], batch["mask_substituted"].tolist()) if s)
@@ -199,7 +199,8 @@ class FVGPTTrainer(ResumableTrainerX):
         """Base classes: z_FDC; new classes: z_PC (the two branches never mix)."""
         features = self.backbone.image_features(image)
         if self.test_branch == "fdc":
-            return self.head.fdc_logits(features, self.backbone.class_features)
+            return self.head.fdc_logits(self.backbone.fdc_features(features),
+                                        self.backbone.class_features)
         logits = self.backbone.logits(features)
         logits_clip = self.backbone.clip_logits(self.backbone.clip_image_features(image, features))
         return self.head.pc_logits(logits, logits_clip)[0]

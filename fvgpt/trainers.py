@@ -8,6 +8,7 @@ from dassl.engine import TRAINER_REGISTRY
 from .backbones.coop import CoOpBackbone
 from .backbones.kgcoop import KgCoOpBackbone
 from .backbones.promptsrc import PromptSRCBackbone
+from .backbones.mmrl import MMRLBackbone
 from .trainer import FVGPTTrainer
 
 
@@ -30,3 +31,10 @@ class FVGPT_PromptSRC(FVGPTTrainer):
     """Needs TRAINER.FVGPT.BACKBONE_DIR = the PromptSRC run's --output-dir (same data and seed)."""
 
     backbone_class = PromptSRCBackbone
+
+
+@TRAINER_REGISTRY.register()
+class FVGPT_MMRL(FVGPTTrainer):
+    """Needs TRAINER.FVGPT.BACKBONE_DIR = the MMRL run's --output-dir and its TRAINER.MMRL.* / TASK."""
+
+    backbone_class = MMRLBackbone

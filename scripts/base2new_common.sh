@@ -1,4 +1,4 @@
-# Shared by scripts/<trainer>/base2new_{train,test}.sh (sourced, not run):
+# Shared by scripts/<trainer>/{base2new,xd}_{train,test}.sh (sourced, not run):
 # arguments, config choice and the output layout that scripts/parse_results.py reads.
 #   usage of a sourcing script: DATA=/path/to/datasets bash <script> <dataset> <seed> [yacs opts]
 # DATA_LAYOUT=coop (default): every data set under one ${DATA} (CoOp's DATASETS.md), --root ${DATA}.
@@ -34,8 +34,8 @@ if [ "${DATASET}" = eurosat ]; then CFG=${CFG:-vit_b16_ep20}; EPOCH=20; else CFG
 # D_FG=False skips it where there are none.
 D_FG=${D_FG:-True}
 
-run_dir() {  # run_dir <train_base|test_new> <trainer>
-    echo "${OUTPUT}/$1/${DATASET}/shots_${SHOTS}/$2/${CFG}/seed${SEED}"
+run_dir() {  # run_dir <train_base|test_new> <trainer> [config name, default ${CFG}]
+    echo "${OUTPUT}/$1/${DATASET}/shots_${SHOTS}/$2/${3:-${CFG}}/seed${SEED}"
 }
 
 skip_if_done() {  # skip_if_done <run dir>: exit when the run is finished (its result.json exists)

@@ -1,5 +1,5 @@
-"""The main job: zero-shot CLIP and each backbone (CoOp, KgCoOp, PromptSRC) alone and with
-FVG-PT on top, base-to-new on FG-World, seeds 1-3.
+"""The main job: zero-shot CLIP and each backbone (CoOp, KgCoOp, PromptSRC, MMRL) alone and
+with FVG-PT on top, base-to-new on FG-World, seeds 1-3.
 
 Every run is a plain ``train.py`` call (as in the bash sweeps under scripts/), its
 log in ``<output>/<method>/<base|new>/seed<S>/log.txt``; a run is done when its
@@ -10,7 +10,7 @@ mean ± std over seeds, and the foreground shift index D_fg on the base test set
 printed and written as ``results.csv`` and ``results.md`` in ``<output>``.
 
     python scripts/world_benchmark.py [--root data] [--output output/world_benchmark]
-        [--seeds 1 2 3] [--backbones CoOp KgCoOp PromptSRC]
+        [--seeds 1 2 3] [--backbones CoOp KgCoOp PromptSRC MMRL]
 """
 import argparse
 import os
@@ -26,7 +26,7 @@ from fvgpt.results import RunNotFinished, read_run, summarise, to_csv, to_markdo
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
-BACKBONES = ("CoOp", "KgCoOp", "PromptSRC")
+BACKBONES = ("CoOp", "KgCoOp", "PromptSRC", "MMRL")  # each also gets a FVGPT_<backbone> row
 LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", **{b: b for b in BACKBONES},
           **{f"FVGPT_{b}": f"{b} + FVG-PT" for b in BACKBONES}}
 EPOCHS = 10  # configs/trainers/*/world.yaml

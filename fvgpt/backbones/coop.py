@@ -225,6 +225,10 @@ class CoOpBackbone(nn.Module):
         """f(x)."""
         return self.model.encode_image(image)
 
+    def fdc_features(self, image_features):
+        """The image vector the FDC adapter refines: f(x)."""
+        return image_features
+
     @torch.no_grad()
     def clip_image_features(self, image, image_features):
         """f_CLIP(x): the same as f(x) for CoOp."""

@@ -1,0 +1,95 @@
+"""MMRL: multi-modal representation learning (Guo & Gu, CVPR 2025), as yunncheng/MMRL trains it."""
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+from dassl.engine import TRAINER_REGISTRY
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import count_num_param
+
+from fvgpt.backbones.coop import tokenize_classnames
+from fvgpt.backbones.mmrl import (CHECKPOINT_FOLDERS, TRAINABLE, MMRLCLIP, branch_logits,
+                                  checkpoint_path, fuse, load_checkpoint, mmrl_branch, mmrl_loss)
+from fvgpt.clip_loader import clip_from_config
+from fvgpt.resume import ResumableTrainerX
+from fvgpt.templates import template_for
+
+
+@TRAINER_REGISTRY.register()
+class MMRL(ResumableTrainerX):
+    """Trains the representation learner and ``proj_rep``; checkpoints the whole model under
+    upstream's name, so runs of either code base load in the other."""
+
+    def check_cfg(self, cfg):
+        if cfg.TRAINER.MMRL.PREC not in ("fp16", "fp32", "amp"):
+            raise ValueError(f"TRAINER.MMRL.PREC must be fp16, fp32 or amp, got {cfg.TRAINER.MMRL.PREC!r}")
+        mmrl_branch(cfg)  # validates TASK
+
+    def build_model(self):
+        cfg, mmrl_cfg = self.cfg, self.cfg.TRAINER.MMRL
+        classnames = self.dm.dataset.classnames
+        clip_model = clip_from_config(cfg, mmrl_cfg.PREC, self.device)
+        template = template_for(cfg.DATASET.NAME)  # upstream's CUSTOM_TEMPLATES
+        self.model = MMRLCLIP(mmrl_cfg, classnames, clip_model, template).to(self.device)
+        self.clip_visual = clip_model.visual  # plain CLIP image pass for the regulariser
+        with torch.no_grad():
+            tokens = tokenize_classnames(classnames, template).to(self.device)
+            self.clip_class_features = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name.startswith(TRAINABLE))
+        learnable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        print(f"# MMRL learnable parameters: {learnable:,} (model {count_num_param(self.model):,})")
+        # As upstream: the optimiser and the checkpoint cover the whole model.
+        self.optim = build_optimizer(self.model, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model(CHECKPOINT_FOLDERS[0], self.model, self.optim, self.sched)
+        self.branch = mmrl_branch(cfg)
+        print(f"Test-time logits: {self.branch} (TASK {cfg.TASK})")
+        self.inference_state = None
+        self.use_amp = mmrl_cfg.PREC == "amp" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        mmrl_cfg = self.cfg.TRAINER.MMRL
+        self.inference_state = None  # the tokens change
+        with torch.autocast("cuda") if self.use_amp else contextlib.nullcontext():
+            with torch.no_grad():
+                clip_image = self.clip_visual(image.to(self.model.dtype)).float()
+            logits, logits_rep, image_features, text_features = self.model(image)
+            loss = mmrl_loss(logits, logits_rep, image_features, text_features,
+                             F.normalize(clip_image, dim=-1), self.clip_class_features, label,
+                             mmrl_cfg.ALPHA, mmrl_cfg.REG_WEIGHT)
+        if self.use_amp:
+            self.optim.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optim)
+            self.scaler.update()
+        else:
+            self.model_backward_and_update(loss)
+        output = fuse(logits, logits_rep, mmrl_cfg.ALPHA)
+        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    @torch.no_grad()
+    def model_inference(self, image):
+        """MMRL's branch for this run: fused logits or the CLS head's (``mmrl_branch``)."""
+        if self.inference_state is None:
+            self.inference_state = self.model.inference_state()
+        class_features, visual_tokens = self.inference_state
+        f_cls, f_rep = self.model.encode_image(image, visual_tokens)
+        return branch_logits(f_cls, f_rep, class_features, self.branch, self.cfg.TRAINER.MMRL.ALPHA)
+
+    def load_model(self, directory, epoch=None):
+        """Load a run of this trainer or of upstream MMRL (either checkpoint folder name)."""
+        path = checkpoint_path(directory, epoch)
+        print(f"Loading MMRL from {path}")
+        load_checkpoint(self.model, path)
+        self.inference_state = None
