@@ -1,22 +1,41 @@
-"""Read the numbers a train.py run printed to its log.txt, and tabulate base-to-new results."""
+"""Read the numbers a train.py run left in its output folder, and tabulate base-to-new results."""
+import glob
+import json
 import math
 import os
 import re
 
 ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%", re.M)
 FOREGROUND_SHIFT = re.compile(r"^\* foreground shift index D_fg: ([\d.]+)", re.M)
+DONE_MARKER = "result.json"  # written last by the trainer after its final evaluation
 
 
 def read_run(output_dir):
-    """{"accuracy": float, "d_fg": float or None} from ``output_dir/log.txt`` (last values)."""
-    path = os.path.join(output_dir, "log.txt")
+    """{"accuracy", "d_fg" (or None), "source"} of a finished run.
+
+    The done marker ``output_dir/result.json`` is read when present; otherwise, for runs
+    made without it, the last ``* accuracy`` (and D_fg) line of the newest log (Dassl names
+    a restarted run's log ``log.txt-<time>``). ``source``: "result.json" or "log.txt". Raises
+    FileNotFoundError or ValueError when the run has not finished.
+    """
+    marker = os.path.join(output_dir, DONE_MARKER)
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            result = json.load(f)
+        return {"accuracy": float(result["accuracy"]), "d_fg": result.get("d_fg"),
+                "source": DONE_MARKER}
+    logs = glob.glob(os.path.join(output_dir, "log.txt*"))
+    if not logs:
+        raise FileNotFoundError(f"No {DONE_MARKER} or log.txt in {output_dir}")
+    path = max(logs, key=os.path.getmtime)
     with open(path) as f:
         text = f.read()
     accuracies = ACCURACY.findall(text)
     if not accuracies:
         raise ValueError(f"No '* accuracy' line in {path}: did the run finish its test?")
     shifts = FOREGROUND_SHIFT.findall(text)
-    return {"accuracy": float(accuracies[-1]), "d_fg": float(shifts[-1]) if shifts else None}
+    return {"accuracy": float(accuracies[-1]), "d_fg": float(shifts[-1]) if shifts else None,
+            "source": "log.txt"}
 
 
 def harmonic_mean(base, new):

@@ -1,12 +1,12 @@
 # Shared by scripts/{coop,fvgpt_coop}/base2new_{train,test}.sh (sourced, not run):
-# arguments, config choice and the output layout that scripts/parse_results.py reads.
+# arguments, config choice and the output layout that sweeps/plan.py also uses (python -m sweeps.tables reads it).
 #   usage of a sourcing script: DATA=/path/to/datasets bash <script> <dataset> <seed> [yacs opts]
 set -euo pipefail
 DATA=${DATA:?set DATA to the folder holding the data sets}
 DATASET=${1:?give the data set (a file name under configs/datasets/, e.g. oxford_pets)}
 SEED=${2:?give the seed}
 SHOTS=16
-OUTPUT=${OUTPUT:-output/base2new}  # where runs go; scripts/parse_results.py reads it
+OUTPUT=${OUTPUT:-output/base2new}  # where runs go; python -m sweeps.tables reads it
 # EuroSAT uses the 20-epoch config (paper Supp. 0.B); CFG overrides the choice.
 if [ "${DATASET}" = eurosat ]; then CFG=${CFG:-vit_b16_ep20}; EPOCH=20; else CFG=${CFG:-vit_b16_ep10}; EPOCH=10; fi
 

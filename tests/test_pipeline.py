@@ -220,3 +220,6 @@ def test_base2new_shell_scripts_on_a_fixture_tree(small_clip, tmp_path):
     again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", "oxford_pets", "1", *opts], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert "skipping" in again.stdout  # a finished run is not redone
+    table = subprocess.run([sys.executable, "-m", "sweeps.tables", str(tmp_path / "base2new")],
+                           cwd=REPO, capture_output=True, text=True)
+    assert "| oxford_pets | CoOp + FVG-PT | 1/1 |" in table.stdout, table.stderr[-2000:]
