@@ -173,7 +173,7 @@ def table2_markdown(sweep, rows):
             diffs = [signed(r["cells"][d][0] - r["paper"][d])
                      if d in r["paper"] and r["cells"][d][2].complete else "" for d in columns]
             average_diff = signed(r["average"] - r["paper_average"]) if r["paper_average"] else ""
-            lines.append(f"| Δ ours − paper | " + " | ".join(diffs) + f" | {average_diff} |")
+            lines.append("| Δ ours − paper | " + " | ".join(diffs) + f" | {average_diff} |")
     return "\n".join(lines) + "\n"
 
 
