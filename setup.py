@@ -22,6 +22,7 @@ setup(
         "numpy",
         "pillow",
         "tqdm",
+        "matplotlib",  # the gain plot of python -m sweeps.tables
     ],
     extras_require={
         # "test" also brings what the real Dassl.pytorch needs to import (its requirements.txt),

@@ -1,5 +1,6 @@
 # Shared by scripts/<trainer>/{base2new,xd}_{train,test}.sh (sourced, not run):
-# arguments, config choice and the output layout that scripts/parse_results.py reads.
+# arguments, config choice and the output layout that scripts/parse_results.py and
+# python -m sweeps.tables read (sweeps/plan.py lays runs out the same way).
 #   usage of a sourcing script: DATA=/path/to/datasets bash <script> <dataset> <seed> [yacs opts]
 # DATA_LAYOUT=coop (default): every data set under one ${DATA} (CoOp's DATASETS.md), --root ${DATA}.
 # DATA_LAYOUT=fvgpt: the authors' download (JREion/FVG-PT docs/DATASETS.md), one parent folder
@@ -26,7 +27,7 @@ case "${DATA_LAYOUT:-coop}" in
     *) echo "DATA_LAYOUT must be coop or fvgpt, got ${DATA_LAYOUT}" >&2; exit 2 ;;
 esac
 SHOTS=16
-OUTPUT=${OUTPUT:-output/base2new}  # where runs go; scripts/parse_results.py reads it
+OUTPUT=${OUTPUT:-output/base2new}  # where runs go; python -m sweeps.tables reads it
 # EuroSAT uses the 20-epoch config (paper Supp. 0.B); CFG overrides the choice.
 if [ "${DATASET}" = eurosat ]; then CFG=${CFG:-vit_b16_ep20}; EPOCH=20; else CFG=${CFG:-vit_b16_ep10}; EPOCH=10; fi
 

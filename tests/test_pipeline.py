@@ -232,3 +232,6 @@ def test_base2new_shell_scripts_on_a_fixture_tree(layout, name, config, small_cl
     again = subprocess.run(["bash", "scripts/coop/base2new_train.sh", config, "1", *opts], cwd=REPO,
                            env=env, capture_output=True, text=True)
     assert "skipping" in again.stdout  # a finished run is not redone
+    table = subprocess.run([sys.executable, "-m", "sweeps.tables", str(tmp_path / "base2new")],
+                           cwd=REPO, capture_output=True, text=True)
+    assert "| oxford_pets | CoOp + FVG-PT | 1/1 |" in table.stdout, table.stderr[-2000:]
