@@ -61,20 +61,6 @@ def world_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="session")
-def small_clip_file(tmp_path_factory):
-    """A randomly initialised, very small OpenAI-architecture CLIP saved as a state dict."""
-    import torch
-    from clip.model import CLIP
-    from fvgpt.world.tiny_clip import TINY_CLIP
-    small = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
-             "vision_patch_size": 8, "transformer_layers": 1}
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
-    torch.save(CLIP(**small).state_dict(), path)
-    return str(path)
-
-
 def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=None, flags=(),
                      dataset_config="configs/datasets/fg_world.yaml"):
     """The ``python train.py`` command line of a small FG-World run."""
@@ -89,11 +75,11 @@ def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=No
 
 
 @pytest.fixture(scope="session")
-def coop_run(world_root, small_clip_file, tmp_path_factory):
+def coop_run(world_root, small_clip, tmp_path_factory):
     """A finished 2-epoch CoOp run on FG-World's base classes (the backbone for FVG-PT tests)."""
     out = tmp_path_factory.mktemp("coop_run")
     cmd = train_py_command(world_root, out, "CoOp", "OPTIM.MAX_EPOCH", "2",
-                           "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip_file)
+                           "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip)
     done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return out

@@ -10,7 +10,8 @@ from PIL import Image
 
 from clip.model import CLIP
 from fvgpt.attention_maps import GradCAM, gradients_through_no_grad
-from test_pipeline import REPO, SMALL_CLIP, coop_base, small_clip, train, world  # noqa: F401
+from conftest import SMALL_CLIP
+from test_pipeline import REPO, coop_base, train, world  # noqa: F401
 
 
 @torch.no_grad()

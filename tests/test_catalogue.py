@@ -70,28 +70,28 @@ def zero_shot(root, out, small_clip, *opts, flags=()):
 
 
 def test_rerun_with_other_settings_is_refused_then_start_over_keeps_the_old_run(
-        world_root, small_clip_file, tmp_path):
+        world_root, small_clip, tmp_path):
     out = tmp_path / "run"
-    code, log = zero_shot(world_root, out, small_clip_file)
+    code, log = zero_shot(world_root, out, small_clip)
     assert code == 0 and (out / "result.json").is_file(), log[-3000:]
     accuracy = json.loads((out / "result.json").read_text())["accuracy"]
 
     with nothing_changes(tmp_path):
-        code, log = zero_shot(world_root, out, small_clip_file)  # same settings: finished
+        code, log = zero_shot(world_root, out, small_clip)  # same settings: finished
         assert code == 0 and f"{out} is finished (result.json): accuracy {accuracy:.2f}%" in log
-        code, log = zero_shot(world_root, out, small_clip_file, "DATALOADER.TEST.BATCH_SIZE", "7")
+        code, log = zero_shot(world_root, out, small_clip, "DATALOADER.TEST.BATCH_SIZE", "7")
         assert code == 1 and "DATALOADER.TEST.BATCH_SIZE: 100 in the folder, 7 now" in log
         assert "Nothing was changed" in log
 
     old = checksums(out)
-    code, log = zero_shot(world_root, out, small_clip_file, "DATALOADER.TEST.BATCH_SIZE", "7",
+    code, log = zero_shot(world_root, out, small_clip, "DATALOADER.TEST.BATCH_SIZE", "7",
                           flags=["--start-over"])
     (moved,) = [p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]
     assert code == 0 and str(moved) in log
     assert checksums(moved) == {p.replace(str(out), str(moved)): s for p, s in old.items()}
 
 
-def test_truncated_fvgpt_head_checkpoint_under_eval_only(world_root, small_clip_file, coop_run,
+def test_truncated_fvgpt_head_checkpoint_under_eval_only(world_root, small_clip, coop_run,
                                                          tmp_path):
     head = tmp_path / "fvgpt_run" / "fvgpt_head" / "model.pth.tar-1"
     head.parent.mkdir(parents=True)
@@ -100,14 +100,14 @@ def test_truncated_fvgpt_head_checkpoint_under_eval_only(world_root, small_clip_
     with nothing_changes(tmp_path, coop_run):
         code, log = train_py(*train_py_command(
             world_root, tmp_path / "eval", "FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR",
-            str(coop_run), "DATASET.SUBSAMPLE_CLASSES", "new", small_clip=small_clip_file,
+            str(coop_run), "DATASET.SUBSAMPLE_CLASSES", "new", small_clip=small_clip,
             eval_only=tmp_path / "fvgpt_run"))
     assert code == 1 and f"Cannot read FVG-PT head checkpoint {head}: the file is damaged" in log
     assert "PytorchStreamReader" in log.splitlines()[-1] or "damaged" in log.splitlines()[-1]
     assert not (tmp_path / "eval" / "result.json").exists()
 
 
-def test_truncated_backbone_checkpoint(world_root, small_clip_file, coop_run, tmp_path):
+def test_truncated_backbone_checkpoint(world_root, small_clip, coop_run, tmp_path):
     backbone = tmp_path / "coop"
     shutil.copytree(coop_run, backbone)
     checkpoint = backbone / "prompt_learner" / "model.pth.tar-2"
@@ -115,36 +115,36 @@ def test_truncated_backbone_checkpoint(world_root, small_clip_file, coop_run, tm
     with nothing_changes(tmp_path):
         code, log = train_py(*train_py_command(
             world_root, tmp_path / "fvgpt", "FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR",
-            str(backbone), "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip_file))
+            str(backbone), "DATASET.SUBSAMPLE_CLASSES", "base", small_clip=small_clip))
     assert code == 1 and f"Cannot read CoOp checkpoint {checkpoint}: the file is damaged" in log
     assert "TRAINER.FVGPT.BACKBONE_DIR" in log.splitlines()[-1]
 
 
-def test_missing_image(world_copy, small_clip_file, tmp_path):
+def test_missing_image(world_copy, small_clip, tmp_path):
     image = world_copy / "fg_world" / "images" / "red_circle" / "test_000.png"
     assert image.is_file()
     image.unlink()
     with nothing_changes(world_copy):
-        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file)
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip)
     assert code == 1 and str(image) in log and "Restore" in log
 
 
-def test_truncated_image(world_copy, small_clip_file, tmp_path):
+def test_truncated_image(world_copy, small_clip, tmp_path):
     image = world_copy / "fg_world" / "images" / "red_circle" / "test_000.png"
     image.write_bytes(image.read_bytes()[:60])
     with nothing_changes(world_copy):
-        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file)
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip)
     assert code == 1 and f"Cannot read image {image}: it is damaged" in log.splitlines()[-1]
     assert not (tmp_path / "out" / "result.json").exists()  # a failed run is not finished
 
 
 def test_few_shot_cache_of_a_copied_folder_reads_the_copy(world_copy, world_root, coop_run,
-                                                          small_clip_file, tmp_path):
+                                                          small_clip, tmp_path):
     cache = os.path.join("fg_world", "split_fewshot", "shot_1-seed_1.pkl")
     os.makedirs(world_copy / "fg_world" / "split_fewshot")
     shutil.copy(world_root / cache, world_copy / cache)  # its paths point into world_root
     with nothing_changes(world_copy):
-        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file,
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip,
                               "DATASET.NUM_SHOTS", "1")
     assert code == 0, log[-2000:]
     assert f"image paths are read under {world_copy / 'fg_world'}" in log
@@ -165,7 +165,7 @@ def test_few_shot_cache_without_the_images_names_the_cache(tmp_path):
                             str(tmp_path / "new" / "fg_world"), str(cache))
 
 
-def test_world_regeneration_touches_nothing_it_did_not_write(world_copy, small_clip_file,
+def test_world_regeneration_touches_nothing_it_did_not_write(world_copy, small_clip,
                                                               world_root, tmp_path):
     """An invalid split file, a user's own file and an edited mask: refuse, naming them."""
     for mask_set in [p for p in os.listdir(world_copy) if p.startswith("mask")]:
@@ -179,7 +179,7 @@ def test_world_regeneration_touches_nothing_it_did_not_write(world_copy, small_c
     mask = world_copy / "mask" / "fg_world" / "images" / "red_circle" / "train_000.png"
     Image.new("L", (32, 32), 255).save(mask)
     with nothing_changes(world_copy):
-        code, log = zero_shot(world_copy, tmp_path / "out", small_clip_file)
+        code, log = zero_shot(world_copy, tmp_path / "out", small_clip)
     assert code == 1 and "Not generating FG-World" in log and "Nothing was changed" in log
     assert all(str(p) in log for p in (split, users, mask))
 

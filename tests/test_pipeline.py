@@ -16,17 +16,15 @@ from PIL import Image
 
 from fixture_trees import build_authors_tree, build_tree
 from fvgpt.masks import FIXES
-from fvgpt.world.generate import ensure_world
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1"]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    ensure_world(str(root))
-    return root
+def world(world_root):
+    """The session's FG-World (read-only here; ``world_copy`` below for damaging it)."""
+    return world_root
 
 
 def train(root, out, trainer, *opts, small_clip, seed=1, check=True, eval_only=None, env=None,

@@ -62,20 +62,20 @@ def assert_killed_run_resumes_exactly(cmd, tmp_path, model, env=None):
     assert f"{out} is finished (result.json)" in again and "epoch [" not in again
 
 
-def test_killed_fvgpt_run_resumes_exactly(world_root, small_clip_file, coop_run, tmp_path):
+def test_killed_fvgpt_run_resumes_exactly(world_root, small_clip, coop_run, tmp_path):
     """Built-in engine; FVG-PT's random crops and flips draw from the restored random state."""
     def cmd(out):
         return train_py_command(world_root, out, "FVGPT_CoOp", *EPOCHS,
                                 "TRAINER.FVGPT.BACKBONE_DIR", str(coop_run),
-                                "TEST.FOREGROUND_SHIFT_INDEX", "True", small_clip=small_clip_file)
+                                "TEST.FOREGROUND_SHIFT_INDEX", "True", small_clip=small_clip)
     assert_killed_run_resumes_exactly(cmd, tmp_path, "fvgpt_head")
 
 
-def test_killed_coop_run_resumes_exactly_under_real_dassl(world_root, small_clip_file, tmp_path,
+def test_killed_coop_run_resumes_exactly_under_real_dassl(world_root, small_clip, tmp_path,
                                                           real_dassl_env):
     """Real Dassl's warm-up scheduler pickles its successor; resume must step the live one."""
     def cmd(out):
-        return train_py_command(world_root, out, "CoOp", *EPOCHS, small_clip=small_clip_file)
+        return train_py_command(world_root, out, "CoOp", *EPOCHS, small_clip=small_clip)
     assert_killed_run_resumes_exactly(cmd, tmp_path, "prompt_learner", real_dassl_env)
 
 

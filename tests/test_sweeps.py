@@ -4,22 +4,15 @@ import json
 import os
 
 import pytest
-import torch
 
-from clip.model import CLIP
 from fixture_trees import build_tree
 from fvgpt.results import read_run
 from fvgpt.world.generate import ensure_world
-from fvgpt.world.tiny_clip import TINY_CLIP
 from local_slurm import ClusterUnavailable, LocalSlurm
 from sweeps import plan
 from sweeps.plan import Backbone, Sweep, expand
 from sweeps.run import main as run_main
 from sweeps.tables import main as tables_main
-
-SMALL_CLIP = {**TINY_CLIP, "embed_dim": 64, "vision_layers": 1, "vision_width": 64,
-              "vision_patch_size": 8, "transformer_layers": 1}
-
 
 def cli(capsys, main, *args):
     """Exit code and output of ``python -m sweeps.run|sweeps.tables ARGS`` (``main`` of either)."""
@@ -36,14 +29,6 @@ def ok(capsys, main, *args):
     code, out = cli(capsys, main, *args)
     assert code == 0, out[-4000:]
     return out
-
-
-@pytest.fixture(scope="module")
-def small_clip(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("clip") / "small_clip.pt"
-    torch.save(CLIP(**SMALL_CLIP).state_dict(), path)
-    return str(path)
 
 
 def test_base2new_plan_chains_each_backbone_into_fvgpt(tmp_path):
