@@ -205,7 +205,8 @@ def test_vit_b16_fvgpt_head_has_the_papers_parameter_count(backbone_class):
                             "transformer_layers": 2}).eval()
     cfg = config("TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", 2, "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", 2)
     backbone = backbone_class(cfg, CLASSNAMES, vit_b16_width, TEMPLATE)
-    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, backbone.clip_class_features.shape[1])
+    head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, backbone.clip_class_features.shape[1],
+                                 backbone.logit_scale)
     assert sum(p.numel() for p in head.parameters()) == 132_546
 
 
