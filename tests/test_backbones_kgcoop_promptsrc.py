@@ -164,7 +164,8 @@ def test_upstream_promptsrc_checkpoint_loads_and_gives_the_ivlp_logits(tiny, ima
     x = visual.ln_pre(torch.cat([x, state["image_encoder.VPT"].expand(2, -1, -1)], 1))
     for i, block in enumerate(visual.transformer.resblocks):
         if i in (1, 2):
-            x = torch.cat([x[:, :-4], state[f"image_encoder.transformer.resblocks.{i}.VPT_shallow"].expand(2, -1, -1)], 1)
+            deep = state[f"image_encoder.transformer.resblocks.{i}.VPT_shallow"]
+            x = torch.cat([x[:, :-4], deep.expand(2, -1, -1)], 1)
         x = reference_block(block, x, None)
     image = F.normalize(visual.ln_post(x[:, 0]) @ visual.proj, dim=-1)
     torch.testing.assert_close(got, tiny.logit_scale.exp() * image @ text.t(), atol=1e-4, rtol=1e-4)
@@ -181,7 +182,8 @@ def test_promptsrc_with_zero_effect_prompts_is_plain_clip(tiny, images):
                  "TRAINER.PROMPTSRC.N_CTX_VISION", 0)
     model = PromptSRCCLIP(cfg.TRAINER.PROMPTSRC, CLASSNAMES, tiny)
     plain_text = tiny.encode_text(clip.tokenize([f"a photo of a {c}." for c in CLASSNAMES]))
-    torch.testing.assert_close(model.encode_classes(), F.normalize(plain_text, dim=-1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model.encode_classes(), F.normalize(plain_text, dim=-1),
+                               atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(model.encode_image(images), F.normalize(tiny.encode_image(images), dim=-1),
                                atol=1e-5, rtol=1e-5)
 

@@ -73,8 +73,8 @@ def test_cross_dataset_scripts_use_fdc_on_the_source_and_pc_on_a_target(small_cl
         logs[args[0]] = done.stdout
     assert "Test-time branch: fdc (head trained on ImageNet" in logs["imagenet"]
     assert "Test-time branch: pc (head trained on ImageNet" in logs["oxford_pets"]
-    target = tmp_path / "xd" / "evaluation" / "FVGPT_KgCoOp" / "vit_b16_xd_16shots" / "oxford_pets" / "seed1"
-    assert "* accuracy" in (target / "log.txt").read_text()
+    target = tmp_path / "xd" / "evaluation" / "FVGPT_KgCoOp" / "vit_b16_xd_16shots" / "oxford_pets"
+    assert "* accuracy" in (target / "seed1" / "log.txt").read_text()
 
 
 def test_auto_branch_follows_the_recorded_training_classes():

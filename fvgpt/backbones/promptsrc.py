@@ -91,13 +91,13 @@ class PromptSRCCLIP(nn.Module):
             if depth > len(blocks):
                 raise ValueError(f"Prompt depth {depth} exceeds the {len(blocks)} transformer layers")
         device = clip_model.logit_scale.device
-        width = self.image_encoder.conv1.out_channels
+        width, text_width = self.image_encoder.conv1.out_channels, self.text_encoder.transformer.width
         if self.depth_vision > 0:
             self.image_encoder.VPT = deep_prompt(self.n_ctx_vision, width, device)
         for i in range(1, self.depth_vision):
             visual_blocks[i].VPT_shallow = deep_prompt(self.n_ctx_vision, width, device)
         for i in range(1, self.depth_text):
-            text_blocks[i].VPT_shallow = deep_prompt(self.n_ctx_text, self.text_encoder.transformer.width, device)
+            text_blocks[i].VPT_shallow = deep_prompt(self.n_ctx_text, text_width, device)
 
     def prompt_parameters(self):
         """{state-dict key: parameter} of every learnable prompt."""
