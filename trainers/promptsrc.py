@@ -6,14 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from dassl.engine import TRAINER_REGISTRY
-from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 
 from fvgpt.backbones.coop import tokenize_classnames
 from fvgpt.backbones.prompted_clip import encode_text
 from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts
 from fvgpt.clip_loader import clip_from_config
-from fvgpt.resume import ResumableTrainerX
+
+from .prompt_tuning import PromptTuningTrainer
 from fvgpt.templates import IMAGENET_TEMPLATES
 
 
@@ -51,7 +51,7 @@ def self_regulating_losses(cfg, logits, image_features, class_features, zs_logit
 
 
 @TRAINER_REGISTRY.register()
-class PromptSRC(ResumableTrainerX):
+class PromptSRC(PromptTuningTrainer):
     """Trains the prompts; registers the whole model as ``VLPromptLearner`` like upstream, so
     checkpoints are ``VLPromptLearner/model.pth.tar-N`` with upstream's key names (without the
     second frozen image encoder: the unprompted pass is ``clip.visual``'s own forward)."""
@@ -91,25 +91,7 @@ class PromptSRC(ResumableTrainerX):
         losses = self_regulating_losses(self.cfg, logits, image_features, class_features,
                                         zs_logits, zs_image, self.zs_class_features)
         losses["loss_ce"] = F.cross_entropy(logits, label)
-        return sum(losses.values()), losses, logits
-
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
-        if self.use_amp:
-            with torch.autocast("cuda"):
-                loss, parts, logits = self.loss(image, label)
-            self.optim.zero_grad()
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
-            loss, parts, logits = self.loss(image, label)
-            self.model_backward_and_update(loss)
-        summary = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()},
-                   "acc": compute_accuracy(logits, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
+        return sum(losses.values()), logits, losses
 
     def after_epoch(self):
         """Gaussian prompt aggregation: add this epoch's weighted prompts; after the last epoch
@@ -134,9 +116,6 @@ class PromptSRC(ResumableTrainerX):
     def load_trainer_state(self, state):
         super().load_trainer_state(state)
         self.gpa_prompts = state["gpa_prompts"]
-
-    def parse_batch_train(self, batch):
-        return batch["img"].to(self.device), batch["label"].to(self.device)
 
     def model_inference(self, image):
         return self.model(image)

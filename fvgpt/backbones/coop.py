@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import clip
 from clip.simple_tokenizer import SimpleTokenizer
 
-from ..checkpoints import CheckpointError, read_checkpoint
+from ..checkpoints import read_backbone_state_dict
 
 _tokenizer = SimpleTokenizer()
 
@@ -152,16 +152,7 @@ def load_prompt_learner(prompt_learner, path, method="CoOp"):
 
     Returns the number of classes the checkpoint was trained on (None if it does not say).
     """
-    checkpoint = read_checkpoint(
-        path, f"{method} checkpoint",
-        f"Train {method} with the same dataset and seed first (if the file is damaged, run that "
-        "training again: the same command resumes it, --start-over retrains), or point "
-        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
-        "intact checkpoint.")
-    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if state_dict is None or "ctx" not in state_dict:
-        raise CheckpointError(f"{path} is not a {method} prompt-learner checkpoint (no "
-                              f"state_dict['ctx']): pass a {method} run's --output-dir.")
+    state_dict = read_backbone_state_dict(path, method, "ctx")
     ctx = state_dict["ctx"]
     if ctx.shape != prompt_learner.ctx.shape:
         (n_ctx, csc), (want_n_ctx, want_csc) = context_settings(ctx), context_settings(prompt_learner.ctx)

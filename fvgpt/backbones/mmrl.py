@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoints import CheckpointError, read_checkpoint
+from ..checkpoints import read_backbone_state_dict
 from ..templates import template_for
 from .coop import tokenize_classnames
 from .prompted_clip import (Insert, Replace, image_tokens, run_text, run_visual, text_features,
@@ -236,16 +236,7 @@ def load_checkpoint(model, path):
     as upstream does; the frozen CLIP weights it holds must equal the loaded CLIP's. Returns the
     number of classes it was trained on (None for checkpoints older than the buffer).
     """
-    checkpoint = read_checkpoint(
-        path, "MMRL checkpoint",
-        "Train MMRL with the same dataset and seed first (if the file is damaged, run that "
-        "training again: the same command resumes it, --start-over retrains), or point "
-        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
-        "intact checkpoint.")
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if state is None or "representation_learner.compound_rep_tokens" not in state:
-        raise CheckpointError(f"{path} is not an MMRL checkpoint (no state_dict['representation_"
-                              "learner.compound_rep_tokens']): pass an MMRL run's --output-dir.")
+    state = read_backbone_state_dict(path, "MMRL", "representation_learner.compound_rep_tokens")
     tokens = state["representation_learner.compound_rep_tokens"]
     prompts = state.pop("prompt_embeddings", None)
     n_layers = sum(1 for k in state if _R2V.match(k))

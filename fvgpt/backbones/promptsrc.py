@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import clip
 
 from . import prompted_clip as pc
-from ..checkpoints import CheckpointError, read_checkpoint
+from ..checkpoints import read_backbone_state_dict
 from .coop import CoOpBackbone, TextEncoder, prompt_learner_checkpoint
 
 MODEL_NAME = "VLPromptLearner"  # upstream's register_model name = checkpoint folder
@@ -148,16 +148,7 @@ def load_prompts(model, path):
 
     Returns the number of classes the run was trained on (None if the file does not say).
     """
-    checkpoint = read_checkpoint(
-        path, "PromptSRC checkpoint",
-        "Train PromptSRC with the same dataset and seed first (if the file is damaged, run that "
-        "training again: the same command resumes it, --start-over retrains), or point "
-        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
-        "intact checkpoint.")
-    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if state_dict is None or "prompt_learner.ctx" not in state_dict:
-        raise CheckpointError(f"{path} is not a PromptSRC checkpoint (no state_dict"
-                              "['prompt_learner.ctx']): pass a PromptSRC run's --output-dir.")
+    state_dict = read_backbone_state_dict(path, "PromptSRC", "prompt_learner.ctx")
     settings = prompt_settings(state_dict)
     wanted = (model.n_ctx_text, model.n_ctx_vision if model.depth_vision else 0,
               model.depth_text, model.depth_vision)

@@ -1,0 +1,47 @@
+"""The training step shared by the backbone trainers: a loss hook, AMP or plain precision."""
+import torch
+
+from dassl.metrics import compute_accuracy
+
+from fvgpt.resume import ResumableTrainerX
+
+
+class PromptTuningTrainer(ResumableTrainerX):
+    """Subclasses build ``self.model``, ``self.optim`` and set ``self.use_amp`` / ``self.scaler``
+    in ``build_model``, and define ``loss``."""
+
+    def loss(self, image, label):
+        """Returns (loss, logits, {name: other term to log})."""
+        raise NotImplementedError
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        if self.use_amp:
+            with torch.autocast("cuda"):
+                loss, output, terms = self.loss(image, label)
+            self.optim.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optim)
+            self.scaler.update()
+        else:
+            loss, output, terms = self.loss(image, label)
+            self.model_backward_and_update(loss)
+        summary = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()},
+                   "acc": compute_accuracy(output, label)[0].item()}
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def trainer_state(self):
+        state = super().trainer_state()
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_trainer_state(self, state):
+        super().load_trainer_state(state)
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["grad_scaler"])
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
