@@ -210,10 +210,10 @@ def main():
         rows.append((f"FVG-PT inference {branch}", tb,
                      torch.no_grad()(lambda f=fvgpt_inference[branch]: f(test_image))))
     memory = "peak GPU memory" if device.type == "cuda" else "peak resident memory"
-    print(f"{'':28s} {'images/s':>9s} {memory:>21s}")
+    print(f"{'':28s} {'images/s':>9s} {'s/call':>8s} {memory:>21s}")
     for name, n, step in rows:
         seconds, peak = timed(step, device, args.iters, args.warmup)
-        print(f"{name:28s} {n / seconds:9.1f} {peak:18.0f} MB", flush=True)
+        print(f"{name:28s} {n / seconds:9.2f} {seconds:8.3f} {peak:18.0f} MB", flush=True)
     print(f"learnable parameters: {backbone.name} {backbone.learnable:,}, "
           f"FVG-PT {sum(p.numel() for p in head.parameters()):,}")
     print(f"(device {device}, {torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
