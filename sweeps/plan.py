@@ -94,6 +94,11 @@ class Sweep:
         if unknown:
             raise ValueError(f"Unknown backbone(s) {unknown}: known are {sorted(BACKBONES)} "
                              "(sweeps/plan.py BACKBONES)")
+        owned = [k for k in self.opts[::2] if k in ("DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES")]
+        if owned:
+            raise ValueError(f"{owned} are set by the sweep (shots: --shots; classes: the "
+                             "protocol), as the run folders are named after them: drop them "
+                             "from the options.")
         for d in self.datasets_used():
             if not os.path.isfile(dataset_config(d)):
                 raise ValueError(f"No data set config {dataset_config(d)}: data sets are named "

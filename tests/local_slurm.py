@@ -78,6 +78,7 @@ class LocalSlurm:
                 f"SlurmdLogFile={self._path('log', 'slurmd.log')}",
                 "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
                 "SchedulerType=sched/backfill", "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_CPU",  # a job takes one CPU, not the whole node
                 "ReturnToService=2", "MpiDefault=none", "JobCompType=jobcomp/none",
                 "SchedulerParameters=defer_batch=0", "MessageTimeout=30",
                 f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN",

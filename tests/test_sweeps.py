@@ -68,6 +68,9 @@ def test_a_new_backbone_joins_with_one_line(tmp_path, monkeypatch):
     assert [r.method for r in expand(sweep)] == ["CoOp"] * 2 + ["CoOp + FVG-PT"] * 2
     with pytest.raises(ValueError, match="Unknown backbone"):
         Sweep("base2new", ["NoSuchNet"], ["fg_world"], [1], root="/data", output=str(tmp_path))
+    with pytest.raises(ValueError, match="--shots"):
+        Sweep("base2new", ["CoOp"], ["fg_world"], [1], root="/data", output=str(tmp_path),
+              opts=["DATASET.NUM_SHOTS", "4"])
 
 
 def write_result(sweep, run, accuracy):
@@ -105,7 +108,7 @@ def test_table1_marks_missing_runs_and_never_averages_fewer_data_sets(tmp_path, 
 def world_sweep_args(root, output, small_clip, *executor):
     return ["base2new", "--root", str(root), "--output", str(output),
             "--backbones", "CoOp", "--datasets", "fg_world", "--seeds", "1", "--config", "world",
-            *executor, "--opts", "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1",
+            "--shots", "2", *executor, "--opts", "OPTIM.MAX_EPOCH", "1",
             "MODEL.BACKBONE.NAME", small_clip]
 
 
@@ -144,7 +147,7 @@ def test_slurm_and_gpu_slots_give_the_same_results(small_clip, tmp_path, capsys,
                                                      "--wait"))
         assert out.count("submitted job") == 4 and "(after " in out  # all resubmitted, chained
         assert results(slurm) == results(local)
-        assert list((slurm / "test_new/fg_world/shots_16/FVGPT_CoOp/world/seed1").glob("slurm-*.out"))
+        assert list((slurm / "test_new/fg_world/shots_2/FVGPT_CoOp/world/seed1").glob("slurm-*.out"))
         again = ok(capsys, run_main, *world_sweep_args(world, slurm, small_clip, "--executor", "slurm"))
         assert "4 runs, 4 done" in again and "submitted" not in again
     finally:
