@@ -14,8 +14,10 @@ from .checkpoints import atomic_write_text
 from .results import RESULT_FILE, read_run
 
 RECORD_FILE = "run_config.yaml"
-# Keys that cannot change a run's numbers: where it is written and how often it prints.
-IGNORED_KEYS = ("OUTPUT_DIR", "RESUME", "TRAIN.PRINT_FREQ", "VERBOSE")
+# Keys that cannot change a run's numbers: where it is written, how often it prints, and where
+# the data folder is (a moved folder reads the same relative files; few-shot caches are rebased
+# and FVG-PT checks its training images against its backbone's, training_images.json).
+IGNORED_KEYS = ("OUTPUT_DIR", "RESUME", "TRAIN.PRINT_FREQ", "VERBOSE", "DATASET.ROOT")
 
 
 class RunFolderError(RuntimeError):
