@@ -83,7 +83,7 @@ def train_py(args, method, split, seed, extra, progress, eval_from=None):
     if method == "ZeroshotCLIP" or eval_from:
         cmd += ["--eval-only"]
     if eval_from:
-        cmd += ["--model-dir", eval_from, "--load-epoch", str(EPOCHS)]
+        cmd += ["--model-dir", eval_from, "--load-epoch", str(getattr(args, "epochs", EPOCHS))]
     cmd += ["DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", split,
             "TRAINER.FVGPT.FG_FILL", args.fg_fill] + extra
     start = time.time()
