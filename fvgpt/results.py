@@ -72,3 +72,13 @@ def to_csv(rows):
         lines.append(",".join(str(r[k]) if k in ("method", "seeds") else
                               "" if math.isnan(r[k]) else f"{r[k]:.4f}" for k in keys))
     return "\n".join(lines) + "\n"
+
+
+def write_table(rows, folder, stem, title):
+    """Write ``<folder>/<stem>.md`` and ``.csv``, and print the title and the Markdown table."""
+    os.makedirs(folder, exist_ok=True)
+    for ext, text in (("md", to_markdown(rows)), ("csv", to_csv(rows))):
+        with open(os.path.join(folder, f"{stem}.{ext}"), "w") as f:
+            f.write(text)
+    print(f"\n{title}:\n\n{to_markdown(rows)}")
+    print(f"Written to {folder}/{stem}.md and {stem}.csv")

@@ -23,7 +23,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 
 import world_benchmark  # noqa: E402
-from fvgpt.results import read_run, summarise, to_csv, to_markdown  # noqa: E402
+from fvgpt.results import read_run, summarise, write_table  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 LOSS_TERMS = ("frg", "fdc_ce", "dist", "pc_ce", "pc_kl")  # TRAINER.FVGPT.ABLATION.LOSSES
@@ -133,14 +133,8 @@ def main(argv=None):
         per_seed[name] = [{"base": r["base"]["accuracy"], "new": r["new"]["accuracy"],
                            "d_fg": r["base"]["d_fg"]} for r in results]
     rows = summarise(per_seed)
-    os.makedirs(args.output, exist_ok=True)
-    with open(os.path.join(args.output, "ablation.md"), "w") as f:
-        f.write(to_markdown(rows))
-    with open(os.path.join(args.output, "ablation.csv"), "w") as f:
-        f.write(to_csv(rows))
-    print(f"\nFVG-PT ablations on FG-World, seeds {args.seeds} ({time.time() - start:.0f}s):\n")
-    print(to_markdown(rows))
-    print(f"Written to {args.output}/ablation.md and ablation.csv")
+    write_table(rows, args.output, "ablation",
+                f"FVG-PT ablations on FG-World, seeds {args.seeds} ({time.time() - start:.0f}s)")
     return rows
 
 

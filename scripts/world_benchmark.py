@@ -22,7 +22,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from fvgpt.results import RunNotFinished, read_run, summarise, to_csv, to_markdown  # noqa: E402
+from fvgpt.results import RunNotFinished, read_run, summarise, write_table  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
@@ -154,14 +154,8 @@ def main():
              "new": read_run(run_dir(args.output, method, "new", s))["accuracy"],
              "d_fg": read_run(run_dir(args.output, method, "base", s))["d_fg"]}
             for s in args.seeds]
-    rows = summarise(per_seed)
-    with open(os.path.join(args.output, "results.md"), "w") as f:
-        f.write(to_markdown(rows))
-    with open(os.path.join(args.output, "results.csv"), "w") as f:
-        f.write(to_csv(rows))
-    print(f"\nFG-World base-to-new, 16 shots, seeds {args.seeds} ({time.time() - start:.0f}s):\n")
-    print(to_markdown(rows))
-    print(f"Written to {args.output}/results.md and results.csv")
+    write_table(summarise(per_seed), args.output, "results",
+                f"FG-World base-to-new, 16 shots, seeds {args.seeds} ({time.time() - start:.0f}s)")
 
 
 if __name__ == "__main__":
