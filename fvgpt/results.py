@@ -82,3 +82,29 @@ def write_table(rows, folder, stem, title):
             f.write(text)
     print(f"\n{title}:\n\n{to_markdown(rows)}")
     print(f"Written to {folder}/{stem}.md and {stem}.csv")
+
+
+def verdict(per_seed, pairs):
+    """Lines saying which method has the best HM and, for each ``(backbone, with_fvgpt)`` pair of
+    ``per_seed`` keys, which wins HM, by how much, and whether the gap exceeds the seed spread.
+
+    The gap exceeds the seed spread when it is larger than the two methods' HM standard
+    deviations added (their mean ± std intervals do not overlap).
+    """
+    rows = {r["method"]: r for r in summarise(per_seed)}
+    best = max(rows.values(), key=lambda r: r["hm"])
+    lines = [f"Best HM: {best['method']} ({best['hm']:.2f})."]
+    for backbone, with_fvgpt in pairs:
+        a, b = rows[backbone], rows[with_fvgpt]
+        gap, spread = b["hm"] - a["hm"], a["hm_std"] + b["hm_std"]
+        wins = sum(harmonic_mean(s["base"], s["new"]) > harmonic_mean(t["base"], t["new"])
+                   for s, t in zip(per_seed[with_fvgpt], per_seed[backbone]))
+        winner, loser = (with_fvgpt, backbone) if gap > 0 else (backbone, with_fvgpt)
+        lines.append(
+            f"{winner} beats {loser} on HM by {abs(gap):.2f} points "
+            f"({b['hm']:.2f} vs {a['hm']:.2f}; FVG-PT ahead in {wins} of {len(per_seed[backbone])} "
+            f"seeds); " + (f"beyond the seed spread (std {a['hm_std']:.2f} + {b['hm_std']:.2f})."
+                           if abs(gap) > spread else
+                           f"within the seed spread (std {a['hm_std']:.2f} + {b['hm_std']:.2f}), "
+                           "so not a clear difference."))
+    return lines

@@ -1,6 +1,6 @@
 """Pre-train the FG-World tiny CLIP and save it as a plain fp16 state dict.
 
-    python scripts/pretrain_tiny_clip.py --out fvgpt/world/assets/tiny_clip_world.pt --seed 0
+    python scripts/pretrain_tiny_clip.py --out fvgpt/world/assets/tiny_clip_world.pt --seed 0 --threads 1
 
 Prints zero-shot accuracy ("a photo of a {}.") on the benchmark's val and test
 splits, base images among base classes and new among new (CoOp's protocol),
@@ -25,7 +25,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (the shipped weights were made with 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--eval-every", type=int, default=250,
                         help="zero-shot on the val split every N steps (0: never)")

@@ -22,7 +22,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from fvgpt.results import RunNotFinished, read_run, summarise, write_table  # noqa: E402
+from fvgpt.results import RunNotFinished, read_run, summarise, verdict, write_table  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
 
 DATASET_CONFIG = "configs/datasets/fg_world.yaml"
@@ -30,6 +30,7 @@ BACKBONES = ("CoOp", "KgCoOp", "PromptSRC", "MMRL")  # each also gets a FVGPT_<b
 LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", **{b: b for b in BACKBONES},
           **{f"FVGPT_{b}": f"{b} + FVG-PT" for b in BACKBONES}}
 EPOCHS = 10  # configs/trainers/*/world.yaml
+SHIFT_INDEX = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]  # D_fg of every base run
 BATCH_LINE = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\]")
 
 
@@ -41,8 +42,8 @@ def run_cost(method, split):
 class Progress:
     """Work done and left over the whole job; estimates the time left from the pace so far."""
 
-    def __init__(self, methods, seeds):
-        self.left = sum(run_cost(m, s) for m in methods for s in ("base", "new")) * len(seeds)
+    def __init__(self, methods, seeds, splits=("base", "new")):
+        self.left = sum(run_cost(m, s) for m in methods for s in splits) * len(seeds)
         self.done = 0.0
         self.start = time.time()
 
@@ -65,21 +66,30 @@ def run_dir(output, method, split, seed):
     return os.path.join(output, method, split, f"seed{seed}")
 
 
-def train_py(args, method, split, seed, extra, progress, eval_from=None):
-    """One train.py run, skipped when finished (its result.json exists)."""
+def trainer_config(method):
+    """A method's FG-World config file (zero-shot CLIP uses CoOp's)."""
+    return "configs/trainers/CoOp/world.yaml" if method == "ZeroshotCLIP" else \
+        f"configs/trainers/{method}/world.yaml"
+
+
+def train_py(args, method, split, seed, extra, progress, eval_from=None, show_result=True):
+    """One train.py run, skipped when finished (its result.json exists).
+
+    ``show_result=False`` prints no accuracy (the regime checks train CoOp's base runs but
+    look at the val split only).
+    """
     out = run_dir(args.output, method, split, seed)
     try:
         result = read_run(out)
-        print(f"  {method:15s} {split:4s} seed {seed}: {result['accuracy']:.2f}% (done before)")
+        shown = f"{result['accuracy']:.2f}%" if show_result else "trained"
+        print(f"  {method:15s} {split:4s} seed {seed}: {shown} (done before)")
         progress.skip(method, split)
         return
     except RunNotFinished:
         pass
-    config = "configs/trainers/CoOp/world.yaml" if method == "ZeroshotCLIP" else \
-        f"configs/trainers/{method}/world.yaml"
     cmd = [sys.executable, "-u", "train.py", "--root", args.root, "--seed", str(seed),
            "--trainer", method, "--dataset-config-file", DATASET_CONFIG,
-           "--config-file", config, "--output-dir", out]
+           "--config-file", trainer_config(method), "--output-dir", out]
     if method == "ZeroshotCLIP" or eval_from:
         cmd += ["--eval-only"]
     if eval_from:
@@ -108,12 +118,13 @@ def train_py(args, method, split, seed, extra, progress, eval_from=None):
     progress.finish(method, split)
     result = read_run(out)
     shift = "" if result["d_fg"] is None else f", D_fg {result['d_fg']:.4f}"
-    print(f"\r  {method:15s} {split:4s} seed {seed}: {result['accuracy']:.2f}%{shift} "
+    shown = f"{result['accuracy']:.2f}%{shift}" if show_result else "trained"
+    print(f"\r  {method:15s} {split:4s} seed {seed}: {shown} "
           f"({time.time() - start:.0f}s; job: {progress.eta()})" + " " * 20, flush=True)
 
 
 def run_seed(args, seed, progress):
-    shift = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]
+    shift = SHIFT_INDEX
     train_py(args, "ZeroshotCLIP", "base", seed, shift, progress)
     train_py(args, "ZeroshotCLIP", "new", seed, [], progress)
     for backbone in args.backbones:
@@ -138,11 +149,15 @@ def main():
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
     args = parser.parse_args()
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
+    args.epochs = EPOCHS
 
     start = time.time()
     ensure_world(args.root)
     methods = ["ZeroshotCLIP"] + [m for b in args.backbones for m in (b, f"FVGPT_{b}")]
     progress = Progress(methods, args.seeds)
+    print("[regime checks: zero-shot CLIP and CoOp on the val split, no FVG-PT]", flush=True)
+    import world_regime  # scripts/; it imports this module
+    checks = world_regime.check_regime(args, progress)
     for i, seed in enumerate(args.seeds, 1):
         print(f"[seed {seed}: {i}/{len(args.seeds)}, {time.time() - start:.0f}s elapsed]", flush=True)
         run_seed(args, seed, progress)
@@ -156,6 +171,13 @@ def main():
             for s in args.seeds]
     write_table(summarise(per_seed), args.output, "results",
                 f"FG-World base-to-new, 16 shots, seeds {args.seeds} ({time.time() - start:.0f}s)")
+    lines = verdict(per_seed, [(LABELS[b], LABELS[f"FVGPT_{b}"]) for b in args.backbones])
+    held = [name.split()[0] for name, ok, _ in checks if ok]
+    lines.append(f"Regime checks holding on val: {len(held)} of {len(checks)} ({' '.join(held)}); "
+                 f"details in {args.output}/regime.md.")
+    with open(os.path.join(args.output, "verdict.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\nVerdict (computed from the numbers above):\n" + "\n".join(f"- {l}" for l in lines))
 
 
 if __name__ == "__main__":

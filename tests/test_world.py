@@ -11,9 +11,9 @@ from PIL import Image
 from fvgpt.world import render
 from fvgpt.world.classes import (BACKGROUNDS, CHARACTERISTIC_BACKGROUND, CLASS_PAIRS,
                                  CLASSNAMES, COLOURS, NUM_BASE, P_CHARACTERISTIC, SHAPES)
-from fvgpt.world.generate import (DATASET_DIR, DEGRADED_MASK_SETS, IMAGES_PER_CLASS, SPLIT_FILE,
-                                  benchmark_scene, ensure_world, generate_world,
-                                  relative_image_path)
+from fvgpt.world.generate import (DATASET_DIR, DEGRADED_MASK_SETS, IMAGES_PER_CLASS, MASK_SETS,
+                                  SEGMENTER_FILE, SPLIT_FILE, benchmark_scene, ensure_world,
+                                  generate_world, relative_image_path)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_same_seed_gives_identical_bytes(world_root, tmp_path):
     ensure_world(world_root)  # up to date: must not regenerate
     assert os.stat(marker).st_mtime_ns == before
     generate_world(str(tmp_path), seed=0)
-    for top in ["", "mask"] + [f"mask_{k}" for k in DEGRADED_MASK_SETS]:
+    for top in ("",) + MASK_SETS:
         cmp = filecmp.dircmp(os.path.join(world_root, top, DATASET_DIR),
                              os.path.join(tmp_path, top, DATASET_DIR))
         stack = [cmp]
@@ -76,7 +76,7 @@ def test_masks_are_the_drawn_object_pixel_for_pixel(world_root):
         for label, index, rel in _image_paths(split, range(36), n):
             scene, rng = benchmark_scene(0, split, label, index)
             image = _read(os.path.join(world_root, rel))
-            mask = _read(os.path.join(world_root, "mask", rel))
+            mask = _read(os.path.join(world_root, "mask_exact", rel))
             assert image.shape == (render.IMAGE_SIZE, render.IMAGE_SIZE, 3)
             assert mask.shape == image.shape[:2] and set(np.unique(mask)) == {0, 255}
             on = mask == 255
@@ -95,6 +95,32 @@ def test_masks_are_the_drawn_object_pixel_for_pixel(world_root):
             expected = render.degraded_masks(on, rng)
             for k in DEGRADED_MASK_SETS:
                 np.testing.assert_array_equal(degraded[k], expected[k])
+            _, segmenter = render.segmenter_mask(on, rng)  # drawn after the degraded masks
+            np.testing.assert_array_equal(_read(os.path.join(world_root, "mask", rel)) == 255,
+                                          segmenter)
+
+
+def test_segmenter_masks_have_the_documented_outcomes(world_root):
+    with open(os.path.join(world_root, DATASET_DIR, SEGMENTER_FILE)) as f:
+        outcomes = json.load(f)
+    assert len(outcomes) == 36 * sum(IMAGES_PER_CLASS.values())
+    counts = Counter(outcomes.values())
+    for kind, p in render.SEGMENTER_OUTCOMES.items():
+        assert abs(counts[kind] / len(outcomes) - p) < 0.03, (kind, counts)
+    for rel, kind in list(outcomes.items())[::40]:
+        path = os.path.join(DATASET_DIR, "images", rel)
+        exact = _read(os.path.join(world_root, "mask_exact", path)) == 255
+        mask = _read(os.path.join(world_root, "mask", path)) == 255
+        if kind == "exact":
+            np.testing.assert_array_equal(mask, exact)
+        elif kind in ("eroded", "partial"):
+            assert (mask <= exact).all() and mask.sum() < exact.sum()
+        elif kind == "dilated":
+            assert (exact <= mask).all() and mask.sum() > exact.sum()
+        elif kind == "shifted":
+            assert mask.sum() == exact.sum() and not np.array_equal(mask, exact)
+        else:
+            assert kind == "empty" and not mask.any()
 
 
 def test_sepia_tone_keeps_black_and_brings_colours_towards_brown():

@@ -4,9 +4,12 @@ Layout under ``ROOT``::
 
     fg_world/images/<class_folder>/<split>_<n>.png    RGB images
     fg_world/split_zhou_FGWorld.json                  CoOp split file
+    fg_world/segmenter_masks.json                     outcome of each image's mask (see below)
     fg_world/world.json                               generation parameters (written last)
-    mask/fg_world/images/<...>.png                    exact masks (255 = foreground)
-    mask_{eroded,dilated,shifted,empty}/fg_world/...  degraded masks, same relative paths
+    mask/fg_world/images/<...>.png                    the benchmark's masks (255 = foreground),
+                                                      a simulated automatic segmenter's
+    mask_exact/fg_world/...                           exact masks, same relative paths
+    mask_{eroded,dilated,shifted,empty}/fg_world/...  degraded exact masks, same relative paths
 
 Generation never deletes anything and touches only the files it generates: it writes
 the ones that are missing, and refuses, naming them, when the folders above hold files
@@ -33,12 +36,14 @@ from . import render
 from .classes import (BACKGROUNDS, CHARACTERISTIC_BACKGROUND, CLASSNAMES, NUM_BASE,
                       P_CHARACTERISTIC, CLASS_PAIRS, folder_name)
 
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 DATASET_DIR = "fg_world"
 SPLIT_FILE = "split_zhou_FGWorld.json"
+SEGMENTER_FILE = "segmenter_masks.json"
 IMAGES_PER_CLASS = {"train": 40, "val": 10, "test": 30}
 SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}  # seed-sequence key of each split
 DEGRADED_MASK_SETS = ("eroded", "dilated", "shifted", "empty")
+MASK_SETS = ("mask", "mask_exact") + tuple(f"mask_{k}" for k in DEGRADED_MASK_SETS)
 READER_FILES = os.path.join(DATASET_DIR, "split_fewshot", "shot_*-seed_*.pkl")  # few-shot caches
 
 
@@ -63,8 +68,10 @@ def world_description(seed):
         "characteristic_background": {
             name: BACKGROUNDS[b] for name, b in zip(CLASSNAMES, CHARACTERISTIC_BACKGROUND)},
         "p_characteristic_train": P_CHARACTERISTIC,
-        "style": f"sepia (strength {render.SEPIA_STRENGTH})",
-        "mask_sets": ["mask"] + [f"mask_{k}" for k in DEGRADED_MASK_SETS],
+        "style": f"sepia (strength {render.SEPIA_STRENGTH}, "
+                 f"colour shift {render.SEPIA_COLOUR_SHIFT})",
+        "mask_sets": list(MASK_SETS),
+        "segmenter_outcomes": render.SEGMENTER_OUTCOMES,
     }
 
 
@@ -94,14 +101,13 @@ def relative_image_path(split, label, index):
 
 
 def _generated_dirs(root):
-    mask_roots = ["mask"] + [f"mask_{k}" for k in DEGRADED_MASK_SETS]
     return [os.path.join(root, DATASET_DIR)] + [os.path.join(root, m, DATASET_DIR)
-                                                for m in mask_roots]
+                                                for m in MASK_SETS]
 
 
 def render_world(root, seed=0):
     """Every file of the FG-World under ``root``: {path: PNG pixels (array) or text}."""
-    files, splits = {}, {}
+    files, splits, outcomes = {}, {}, {}
     start = time.time()
     for split, per_class in IMAGES_PER_CLASS.items():
         items = []
@@ -111,8 +117,10 @@ def render_world(root, seed=0):
                 image, mask = render.render(scene)
                 rel = os.path.join(DATASET_DIR, "images", relative_image_path(split, label, index))
                 files[os.path.join(root, rel)] = image
-                masks = {"mask": mask}
-                masks.update({f"mask_{k}": m for k, m in render.degraded_masks(mask, rng).items()})
+                masks = {f"mask_{k}": m for k, m in render.degraded_masks(mask, rng).items()}
+                outcome, masks["mask"] = render.segmenter_mask(mask, rng)
+                masks["mask_exact"] = mask
+                outcomes[relative_image_path(split, label, index)] = outcome
                 for mask_root, m in masks.items():
                     files[os.path.join(root, mask_root, rel)] = m.astype(np.uint8) * 255
                 items.append(SplitEntry(os.path.join(root, rel), label, classname))
@@ -122,6 +130,7 @@ def render_world(root, seed=0):
     image_dir = os.path.join(root, DATASET_DIR, "images")
     files[os.path.join(root, DATASET_DIR, SPLIT_FILE)] = split_file_text(
         splits["train"], splits["val"], splits["test"], image_dir)
+    files[os.path.join(root, DATASET_DIR, SEGMENTER_FILE)] = json.dumps(outcomes, indent=0)
     files[os.path.join(root, DATASET_DIR, "world.json")] = json.dumps(world_description(seed),
                                                                       indent=2)
     return files

@@ -39,8 +39,16 @@ BACKGROUND_TONES = {
 # Sepia toning (the benchmark's photographic style): a blend of the colour image with its
 # luminance tinted brown, by this strength; colours stay distinct but shift towards brown.
 SEPIA_TINT = (1.0, 0.85, 0.6)
-SEPIA_STRENGTH = 0.7
+SEPIA_STRENGTH = 0.5
+# In a sepia scene the object's dye has aged: colour index c is drawn with the nominal colour
+# of c + SEPIA_COLOUR_SHIFT (mod 6: red looks orange, green red, ...), so what a sepia object
+# looks like depends on the style, not only on its colour word (world v3).
+SEPIA_COLOUR_SHIFT = -1
 SHIFT_FRACTION = 0.25  # shifted masks move by this fraction of the image side
+# World v3: the benchmark's masks come from a simulated automatic segmenter (as SEEM masks on
+# real data): each image's mask is one of these outcomes, drawn with these probabilities.
+SEGMENTER_OUTCOMES = {"exact": 0.45, "eroded": 0.12, "dilated": 0.12, "shifted": 0.11,
+                      "partial": 0.12, "empty": 0.08}
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ class Scene:
 
 def sample_scene(rng, colour, shape, background, sepia=False):
     """Draw the random pose, shade and background seed of a scene."""
-    nominal = np.array(COLOUR_RGB[COLOURS[colour]])
+    drawn = (colour + SEPIA_COLOUR_SHIFT) % len(COLOURS) if sepia else colour
+    nominal = np.array(COLOUR_RGB[COLOURS[drawn]])
     rgb = np.clip(nominal + rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, 3), 0, 255)
     radius = float(rng.uniform(*RADIUS_RANGE))
     lo, hi = radius, IMAGE_SIZE - 1 - radius
@@ -171,3 +180,39 @@ def degraded_masks(mask, rng):
         "shifted": np.roll(mask, (dy * step, dx * step), axis=(0, 1)),
         "empty": np.zeros_like(mask),
     }
+
+
+def _half_plane_part(mask, rng):
+    """The object's pixels on one side of a random line: 30-70 % of them are kept."""
+    y, x = np.nonzero(mask)
+    angle = rng.uniform(0.0, 2 * math.pi)
+    projection = x * math.cos(angle) + y * math.sin(angle)
+    cut = np.quantile(projection, rng.uniform(0.3, 0.7))
+    part = np.zeros_like(mask)
+    part[y[projection >= cut], x[projection >= cut]] = True
+    return part
+
+
+def segmenter_mask(mask, rng):
+    """A simulated automatic segmenter's mask of an object: (outcome, bool mask).
+
+    Outcomes (``SEGMENTER_OUTCOMES``): exact; eroded by 1 px; dilated by 2 px; shifted by
+    3-6 px in a random direction (with wrap-around); partial (the part of the object on
+    one side of a random line, 30-70 % of it); empty.
+    """
+    kinds = list(SEGMENTER_OUTCOMES)
+    kind = kinds[rng.choice(len(kinds), p=list(SEGMENTER_OUTCOMES.values()))]
+    layer = Image.fromarray(mask.astype(np.uint8) * 255)
+    if kind == "exact":
+        return kind, mask.copy()
+    if kind == "eroded":
+        return kind, np.asarray(layer.filter(ImageFilter.MinFilter(3))) > 0
+    if kind == "dilated":
+        return kind, np.asarray(layer.filter(ImageFilter.MaxFilter(5))) > 0
+    if kind == "shifted":
+        angle, step = rng.uniform(0.0, 2 * math.pi), rng.uniform(3.0, 6.0)
+        offset = (round(step * math.sin(angle)), round(step * math.cos(angle)))
+        return kind, np.roll(mask, offset, axis=(0, 1))
+    if kind == "partial":
+        return kind, _half_plane_part(mask, rng)
+    return kind, np.zeros_like(mask)

@@ -31,8 +31,8 @@ import clip
 from clip.model import CLIP, build_model
 
 from . import render
-from .classes import (CAPTIONS_WITH_BACKGROUND, CAPTIONS_WITHOUT_BACKGROUND, CLASS_PAIRS,
-                      CLASSNAMES, NUM_BASE, SCENE_BACKGROUNDS, SEPIA_CAPTIONS_WITH_BACKGROUND,
+from .classes import (CAPTIONS_WITH_BACKGROUND, CAPTIONS_WITHOUT_BACKGROUND,
+                      CHARACTERISTIC_BACKGROUND, CLASS_PAIRS, CLASSNAMES, NUM_BASE, SCENE_BACKGROUNDS, SEPIA_CAPTIONS_WITH_BACKGROUND,
                       SEPIA_CAPTIONS_WITHOUT_BACKGROUND)
 from .generate import IMAGES_PER_CLASS, benchmark_scene
 
@@ -55,9 +55,16 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 PRETRAIN_STREAM = 3  # seed-sequence key; the benchmark splits use 0, 1, 2
-P_BLACK = 0.15  # share of pre-training scenes on a black background
+P_BLACK = 0.3  # share of pre-training scenes on a black background
 P_CAPTION_WITH_BACKGROUND = 0.5
-P_SEPIA = 0.3  # share of pre-training scenes in sepia (always captioned "a sepia photo ...")
+P_SEPIA = 0.4  # share of pre-training scenes in sepia
+# Which classes' sepia scenes are captioned with the style word ("a sepia photo of ..."):
+# "all" (world v2), or "base" (world v3: sepia scenes of new classes are captioned like
+# colour ones, so the style word belongs to the base concepts).
+SEPIA_CAPTIONED = "base"
+# Share of captioned sepia scenes (not on black) shown on their class's characteristic
+# background: the style word's captions then carry the class backgrounds (world v3).
+P_SEPIA_ON_CHARACTERISTIC = 0.4
 # Caption templates per style (False: colour, True: sepia), without and with the background.
 CAPTIONS = {False: (CAPTIONS_WITHOUT_BACKGROUND, CAPTIONS_WITH_BACKGROUND),
             True: (SEPIA_CAPTIONS_WITHOUT_BACKGROUND, SEPIA_CAPTIONS_WITH_BACKGROUND)}
@@ -69,13 +76,21 @@ def build_tiny_clip(seed=0):
     return CLIP(**TINY_CLIP)
 
 
+def captioned_sepia(label, sepia):
+    """Whether a pre-training scene's caption names the sepia style."""
+    return sepia and (SEPIA_CAPTIONED == "all" or label < NUM_BASE)
+
+
 def pretrain_scene(seed, index):
-    """Scene ``index`` of the pre-training stream: uniform class and background."""
+    """Scene ``index`` of the pre-training stream: uniform class, background mostly uniform."""
     rng = np.random.default_rng([seed, PRETRAIN_STREAM, index])
     label = int(rng.integers(len(CLASSNAMES)))
     black = SCENE_BACKGROUNDS.index("black")
     background = black if rng.random() < P_BLACK else int(rng.integers(black))
     sepia = bool(rng.random() < P_SEPIA)
+    if (background != black and captioned_sepia(label, sepia)
+            and rng.random() < P_SEPIA_ON_CHARACTERISTIC):
+        background = CHARACTERISTIC_BACKGROUND[label]
     colour, shape = CLASS_PAIRS[label]
     return label, render.sample_scene(rng, colour, shape, background, sepia), rng
 
@@ -115,13 +130,14 @@ class CaptionBank:
     def sample(self, rng, label, scene):
         """Index of a random caption describing a scene, in the scene's style."""
         name = CLASSNAMES[label]
-        plain, with_background = CAPTIONS[scene.sepia]
+        style = captioned_sepia(label, scene.sepia)
+        plain, with_background = CAPTIONS[style]
         if rng.random() < P_CAPTION_WITH_BACKGROUND:
             template = with_background[rng.integers(len(with_background))]
             text = template.format(obj=name, bg=SCENE_BACKGROUNDS[scene.background])
-            return self._index[(label, scene.background, scene.sepia, text)]
+            return self._index[(label, scene.background, style, text)]
         template = plain[rng.integers(len(plain))]
-        return self._index[(label, -1, scene.sepia, template.format(obj=name))]
+        return self._index[(label, -1, style, template.format(obj=name))]
 
     def used_token_ids(self):
         """Token ids that occur in any caption or in the zero-shot prompts."""
@@ -138,7 +154,7 @@ def pretrain_batch(bank, seed, step, batch_size):
         captions.append(bank.sample(rng, label, scene))
         labels.append(label)
         backgrounds.append(scene.background)
-        sepia.append(scene.sepia)
+        sepia.append(captioned_sepia(label, scene.sepia))
     return (images_to_tensor(np.stack(images)), torch.tensor(captions),
             torch.tensor(labels), torch.tensor(backgrounds), torch.tensor(sepia))
 

@@ -1,0 +1,48 @@
+"""The regime checks (a)-(d) of scripts/world_regime.py, on hand-made per-image measurements."""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import world_regime  # noqa: E402
+
+
+def stats(acc_full, acc_fg, d_fg, r_exact, r_bad):
+    """One (method, classes) entry: 10 exact-mask images and 10 shifted/empty ones."""
+    outcomes = ["exact"] * 10 + ["shifted"] * 5 + ["empty"] * 5
+    r_star = torch.tensor([i < 10 * r_exact for i in range(10)]
+                          + [i < 10 * r_bad for i in range(10)])
+    return {"acc_full": acc_full, "acc_fg": acc_fg, "d_fg": d_fg, "r_star": r_star,
+            "fg_only_right": max(0.0, acc_fg - acc_full),
+            "outcomes": outcomes,
+            "r_star_by_outcome": {"exact": r_star[:10].tolist(), "shifted": r_star[10:15].tolist(),
+                                  "empty": r_star[15:].tolist()}}
+
+
+def seed(coop_base=80.0, coop_new=70.0, coop_fg=85.0, coop_d=0.1, r_bad=0.1):
+    return {("ZeroshotCLIP", "base"): stats(70.0, 71.0, 0.2, 0.6, 0.1),
+            ("ZeroshotCLIP", "new"): stats(75.0, 74.0, 0.1, 0.6, 0.1),
+            ("CoOp", "base"): stats(coop_base, coop_fg, coop_d, 0.7, r_bad),
+            ("CoOp", "new"): stats(coop_new, 72.0, 0.1, 0.7, r_bad)}
+
+
+def holds(per_seed):
+    return [ok for _, ok, _ in world_regime.summarise(per_seed)[1]]
+
+
+def test_all_four_hold_in_the_papers_regime():
+    numbers, checks = world_regime.summarise([seed(), seed(coop_base=82.0)])
+    assert [ok for _, ok, _ in checks] == [True] * 4
+    assert numbers["CoOp base acc_full"] == (81.0, 1.0)
+    assert "+11.00 points" in checks[0][2]
+    assert "exact 50.0 %" in checks[3][2] and "0.70 vs shifted/empty 0.10" in checks[3][2]
+
+
+def test_each_check_fails_on_its_own():
+    assert holds([seed(coop_base=74.0)]) == [False, True, True, True]  # gain 4 < 5 points
+    assert holds([seed(coop_new=76.0)]) == [True, False, True, True]  # no base-new trade-off
+    assert holds([seed(coop_fg=79.0)]) == [True, True, False, True]  # foreground view not better
+    assert holds([seed(coop_fg=81.0)]) == [True, True, False, True]  # better by less than 2 points
+    assert holds([seed(coop_d=0.3)]) == [True, True, False, True]  # D_fg rises from CLIP to CoOp
+    assert holds([seed(r_bad=0.6)]) == [True, True, True, False]  # r* blind to mask quality
