@@ -108,3 +108,27 @@ def verdict(per_seed, pairs):
                            f"within the seed spread (std {a['hm_std']:.2f} + {b['hm_std']:.2f}), "
                            "so not a clear difference."))
     return lines
+
+
+def d_fg_plot(rows, path, title):
+    """Bars of D_fg (mean ± std) per method with base accuracy on a second axis (paper Fig. 5)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if not math.isnan(r["d_fg"])]
+    xs = range(len(rows))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(rows), 3.8))
+    ax.bar(xs, [r["d_fg"] for r in rows], yerr=[r["d_fg_std"] for r in rows], color="tab:blue",
+           capsize=3, label="D_fg (base test)")
+    ax.set_ylabel("D_fg = KL(p_full || p_fg)")
+    accuracy = ax.twinx()
+    accuracy.errorbar(xs, [r["base"] for r in rows], yerr=[r["base_std"] for r in rows],
+                      fmt="o", color="tab:red", capsize=3, label="base accuracy")
+    accuracy.set_ylabel("base accuracy (%)")
+    ax.set_xticks(list(xs), [r["method"] for r in rows], rotation=35, ha="right")
+    ax.set_title(title)
+    fig.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -97,9 +97,10 @@ def view_statistics(full, fg, labels):
 def measure_seed(args, seed, progress):
     """All numbers of checks (a)-(d) for one seed (trains the main job's CoOp base run if missing)."""
     coop_dir = world_benchmark.run_dir(args.output, "CoOp", "base", seed)
-    world_benchmark.train_py(args, "CoOp", "base", seed, world_benchmark.SHIFT_INDEX, progress,
-                             show_result=False)
-    opts = ["TRAINER.FVGPT.FG_FILL", args.fg_fill]
+    opts = list(getattr(args, "opts", []))
+    world_benchmark.train_py(args, "CoOp", "base", seed, world_benchmark.SHIFT_INDEX + opts,
+                             progress, show_result=False)
+    opts += ["TRAINER.FVGPT.FG_FILL", args.fg_fill]
     exact, segmenter = os.path.join(args.root, "mask_exact"), os.path.join(args.root, "mask")
     with open(os.path.join(args.root, DATASET_DIR, SEGMENTER_FILE)) as f:
         outcomes = json.load(f)
@@ -214,9 +215,12 @@ def main(argv=None):
                         help="the main job's output folder (its CoOp base runs are shared)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--fg-fill", choices=("black", "mean"), default="black")
+    parser.add_argument("--opts", nargs="+", default=[],
+                        help="config overrides for the CoOp runs (e.g. OPTIM.MAX_EPOCH 1 for a smoke test)")
     args = parser.parse_args(argv)
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
-    args.epochs = world_benchmark.EPOCHS
+    args.epochs = int(dict(zip(args.opts[::2], args.opts[1::2])).get("OPTIM.MAX_EPOCH",
+                                                                     world_benchmark.EPOCHS))
     ensure_world(args.root)
     return check_regime(args)
 

@@ -1,5 +1,7 @@
-"""The main job's verdict line, computed from per-seed results (fvgpt.results.verdict)."""
-from fvgpt.results import verdict
+"""The main job's verdict lines and D_fg plot, computed from per-seed results (fvgpt.results)."""
+from PIL import Image
+
+from fvgpt.results import d_fg_plot, summarise, verdict
 
 
 def seeds(*base_new):
@@ -21,3 +23,12 @@ def test_a_gap_inside_the_seed_spread_is_not_called_a_difference():
     _, line = verdict(per_seed, [("MMRL", "MMRL + FVG-PT")])
     assert line.startswith("MMRL beats MMRL + FVG-PT on HM by ")
     assert "FVG-PT ahead in 1 of 3 seeds" in line and "within the seed spread" in line
+
+
+def test_d_fg_plot_is_a_png_of_the_methods_that_measured_it(tmp_path):
+    rows = summarise({"CLIP": [{"base": 60, "new": 70, "d_fg": 0.2}],
+                      "CoOp": [{"base": 70, "new": 65, "d_fg": 0.1}],
+                      "no D_fg": [{"base": 70, "new": 65, "d_fg": None}]})
+    d_fg_plot(rows, tmp_path / "d_fg.png", "title")
+    with Image.open(tmp_path / "d_fg.png") as image:
+        assert image.format == "PNG" and image.width > 100

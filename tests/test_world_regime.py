@@ -46,3 +46,19 @@ def test_each_check_fails_on_its_own():
     assert holds([seed(coop_fg=81.0)]) == [True, True, False, True]  # better by less than 2 points
     assert holds([seed(coop_d=0.3)]) == [True, True, False, True]  # D_fg rises from CLIP to CoOp
     assert holds([seed(r_bad=0.6)]) == [True, True, True, False]  # r* blind to mask quality
+
+
+def test_regime_checks_end_to_end_on_a_tiny_setting(world_root, small_clip, tmp_path, capsys):
+    out = tmp_path / "runs"
+    argv = ["--root", str(world_root), "--output", str(out), "--seeds", "1",
+            "--opts", "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1",
+            "MODEL.BACKBONE.NAME", small_clip]
+    checks = world_regime.main(argv)
+    assert [name[:3] for name, _, _ in checks] == ["(a)", "(b)", "(c)", "(d)"]
+    assert all(isinstance(ok, bool) for _, ok, _ in checks)
+    printed = capsys.readouterr().out
+    assert "CoOp            base seed 1: trained" in printed  # its test accuracy is not shown
+    with open(out / "regime.md") as f:
+        table = f.read()
+    assert "| ZeroshotCLIP | base |" in table and "| (d) segmenter masks |" in table
+    assert os.path.isfile(out / "CoOp" / "base" / "seed1" / "result.json")  # the main job's run
