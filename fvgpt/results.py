@@ -128,7 +128,8 @@ def d_fg_plot(rows, path, title):
     accuracy.set_ylabel("base accuracy (%)")
     ax.set_xticks(list(xs), [r["method"] for r in rows], rotation=35, ha="right")
     ax.set_title(title)
-    fig.legend(loc="upper right", fontsize=8)
+    handles = [h for a in (ax, accuracy) for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
