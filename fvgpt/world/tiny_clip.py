@@ -6,18 +6,18 @@ loads with ``clip.model.build_model``. Rows of the token embedding for tokens
 the world's captions never use are saved as zeros, so the file compresses well.
 
 Pre-training is CLIP's symmetric contrastive loss on a stream of scenes that is
-separate from the benchmark (its own seed-sequence key, uniform backgrounds,
+separate from the benchmark (its own seed-sequence key, mostly uniform backgrounds,
 all 36 classes, i.e. base and new, plus a share of black backgrounds and of
 sepia-toned scenes), with captions such as "a photo of a red circle on a striped
-background.", "a red circle." or "a sepia photo of a red circle." Captions whose
-content (class, style, background) fits several images of a batch count as positives
-for all of them (soft targets).
+background.", "a red circle." or, for sepia scenes of base classes only, "a sepia photo
+of a red circle." (world v3, fvgpt/world/README.md). Captions whose content (class,
+caption style, background) fits several images of a batch count as positives for all of
+them (soft targets).
 
-Re-run: ``python scripts/pretrain_tiny_clip.py --out PATH --seed 0``: 1500 steps
-of 128 scenes, 269 s with ``torch.set_num_threads(2)`` on this project's 2-core
-CPU machine (torch 2.15). The same
-seed, torch build and thread count give identical weights; other builds differ
-in the last bits.
+Re-run: ``python scripts/pretrain_tiny_clip.py --out PATH --seed 0 --threads 1``: 1500
+steps of 128 scenes, 380 s with one torch thread on this project's 2-core CPU machine
+(torch 2.14). The same seed, torch build and thread count give identical weights; other
+builds and thread counts differ in the last bits.
 """
 import math
 import os
