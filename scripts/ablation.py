@@ -120,8 +120,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
     args.backbone_output = os.path.abspath(args.backbone_output)
-    args.epochs = int(dict(zip(args.opts[::2], args.opts[1::2])).get("OPTIM.MAX_EPOCH",
-                                                                     world_benchmark.EPOCHS))
+    args.epochs = world_benchmark.epochs_of(args.opts)
     variants = select(args.groups, args.variants)
 
     start = time.time()

@@ -39,6 +39,29 @@ SHIFT_INDEX = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]  # D_fg of every base run
 BATCH_LINE = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\]")
 
 
+def add_run_arguments(parser, output_help):
+    """The options the scripts built on the main job's runs share (world_regime, world_diagnosis)."""
+    parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
+    parser.add_argument("--output", default=os.path.join(REPO, "output", "world_benchmark"),
+                        help=output_help)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--fg-fill", choices=("black", "mean"), default="black")
+    parser.add_argument("--opts", nargs="+", default=[],
+                        help="config overrides for every run (e.g. OPTIM.MAX_EPOCH 1 for a smoke test)")
+
+
+def resolve_run_arguments(args):
+    """Absolute folders, and the epoch whose checkpoints the runs end with."""
+    args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
+    args.epochs = epochs_of(args.opts)
+    return args
+
+
+def epochs_of(opts):
+    """OPTIM.MAX_EPOCH as set in a list of config overrides, else the world configs' EPOCHS."""
+    return int(dict(zip(opts[::2], opts[1::2])).get("OPTIM.MAX_EPOCH", EPOCHS))
+
+
 def run_cost(method, split):
     """Work of a run in units of one test pass (a training epoch counts as one)."""
     return 1 + (EPOCHS if method != "ZeroshotCLIP" and split == "base" else 0)

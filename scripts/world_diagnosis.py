@@ -84,18 +84,10 @@ def to_markdown(rows, seeds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
-    parser.add_argument("--output", default=os.path.join(REPO, "output", "world_benchmark"),
-                        help="the main job's output folder (its runs are used)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    world_benchmark.add_run_arguments(parser, "the main job's output folder (its runs are used)")
     parser.add_argument("--backbones", nargs="+", default=list(world_benchmark.BACKBONES),
                         choices=world_benchmark.BACKBONES)
-    parser.add_argument("--fg-fill", choices=("black", "mean"), default="black")
-    parser.add_argument("--opts", nargs="+", default=[], help="config overrides for every run")
-    args = parser.parse_args(argv)
-    args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
-    args.epochs = int(dict(zip(args.opts[::2], args.opts[1::2])).get("OPTIM.MAX_EPOCH",
-                                                                     world_benchmark.EPOCHS))
+    args = world_benchmark.resolve_run_arguments(parser.parse_args(argv))
     ensure_world(args.root)
     splits = read_split(os.path.join(args.root, DATASET_DIR, SPLIT_FILE),
                         os.path.join(args.root, DATASET_DIR, "images"))

@@ -210,17 +210,9 @@ def to_markdown(numbers, checks, seeds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
-    parser.add_argument("--output", default=os.path.join(REPO, "output", "world_benchmark"),
-                        help="the main job's output folder (its CoOp base runs are shared)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--fg-fill", choices=("black", "mean"), default="black")
-    parser.add_argument("--opts", nargs="+", default=[],
-                        help="config overrides for the CoOp runs (e.g. OPTIM.MAX_EPOCH 1 for a smoke test)")
-    args = parser.parse_args(argv)
-    args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
-    args.epochs = int(dict(zip(args.opts[::2], args.opts[1::2])).get("OPTIM.MAX_EPOCH",
-                                                                     world_benchmark.EPOCHS))
+    world_benchmark.add_run_arguments(parser, "the main job's output folder (its CoOp base runs "
+                                              "are shared)")
+    args = world_benchmark.resolve_run_arguments(parser.parse_args(argv))
     ensure_world(args.root)
     return check_regime(args)
 
