@@ -35,3 +35,20 @@ train_py() {  # train_py <trainer> <dataset> <output dir> [train.py arguments an
         --config-file "configs/trainers/${trainer}/${CFG}.yaml" \
         --output-dir "${out}" "$@"
 }
+
+xd_train() {  # xd_train <trainer> [yacs opts]: train <trainer> on ImageNet, SHOTS shots
+    local trainer=$1 dir
+    shift
+    dir=$(source_dir "${trainer}")
+    skip_if_done "${dir}"
+    train_py "${trainer}" imagenet "${dir}" DATASET.NUM_SHOTS ${SHOTS} "$@"
+}
+
+xd_test() {  # xd_test <trainer> [yacs opts]: evaluate its ImageNet run on ${DATASET}
+    local trainer=$1 dir
+    shift
+    dir=$(target_dir "${trainer}" "${DATASET}")
+    skip_if_done "${dir}"
+    train_py "${trainer}" "${DATASET}" "${dir}" --model-dir "$(source_dir "${trainer}")" \
+        --load-epoch ${EPOCH} --eval-only "$@"
+}

@@ -4,7 +4,4 @@
 #   DATA=/path/to/datasets bash scripts/fvgpt_coop/xd_train.sh 1
 SEED=${1:?give the seed}
 source "$(dirname "$0")/../xd_common.sh"
-DIR=$(source_dir FVGPT_CoOp)
-skip_if_done "${DIR}"
-train_py FVGPT_CoOp imagenet "${DIR}" DATASET.NUM_SHOTS ${SHOTS} \
-    TRAINER.FVGPT.BACKBONE_DIR "$(source_dir CoOp)" "${@:2}"
+xd_train FVGPT_CoOp TRAINER.FVGPT.BACKBONE_DIR "$(source_dir CoOp)" "${@:2}"

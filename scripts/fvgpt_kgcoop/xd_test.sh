@@ -5,7 +5,4 @@
 DATASET=${1:?give the target data set (a file name under configs/datasets/)}
 SEED=${2:?give the seed}
 source "$(dirname "$0")/../xd_common.sh"
-DIR=$(target_dir FVGPT_KgCoOp "${DATASET}")
-skip_if_done "${DIR}"
-train_py FVGPT_KgCoOp "${DATASET}" "${DIR}" --model-dir "$(source_dir FVGPT_KgCoOp)" \
-    --load-epoch ${EPOCH} --eval-only TRAINER.FVGPT.BACKBONE_DIR "$(source_dir KgCoOp)" "${@:3}"
+xd_test FVGPT_KgCoOp TRAINER.FVGPT.BACKBONE_DIR "$(source_dir KgCoOp)" "${@:3}"

@@ -3,6 +3,4 @@
 #   DATA=/path/to/datasets bash scripts/kgcoop/xd_train.sh 1
 SEED=${1:?give the seed}
 source "$(dirname "$0")/../xd_common.sh"
-DIR=$(source_dir KgCoOp)
-skip_if_done "${DIR}"
-train_py KgCoOp imagenet "${DIR}" DATASET.NUM_SHOTS ${SHOTS} "${@:2}"
+xd_train KgCoOp "${@:2}"
