@@ -43,6 +43,33 @@ class TextEncoder(nn.Module):
         return x[torch.arange(x.shape[0]), eot] @ self.text_projection
 
 
+def context_from_words(clip_model, words, n_ctx):
+    """The token embeddings of the first ``n_ctx`` words of a CTX_INIT phrase."""
+    device = clip_model.token_embedding.weight.device
+    with torch.no_grad():
+        embedding = clip_model.token_embedding(clip.tokenize(words).to(device)).type(clip_model.dtype)
+    return embedding[0, 1:1 + n_ctx]
+
+
+def random_context(clip_model, shape):
+    """CoOp's random context initialisation: N(0, 0.02^2), drawn on the CPU."""
+    ctx = torch.empty(shape, dtype=clip_model.dtype)
+    nn.init.normal_(ctx, std=0.02)
+    return ctx.to(clip_model.token_embedding.weight.device)
+
+
+def register_prompt_tokens(module, clip_model, prompts, n_ctx):
+    """Tokenise ``prompts`` (n_ctx placeholder words, then the class name) into
+    ``module.tokenized_prompts`` and keep the embeddings around the context as the buffers
+    ``token_prefix`` (start-of-text) and ``token_suffix`` (class name, '.', end-of-text)."""
+    module.tokenized_prompts = clip.tokenize(prompts)
+    with torch.no_grad():
+        embedding = clip_model.token_embedding(
+            module.tokenized_prompts.to(clip_model.token_embedding.weight.device)).type(clip_model.dtype)
+    module.register_buffer("token_prefix", embedding[:, :1])
+    module.register_buffer("token_suffix", embedding[:, 1 + n_ctx:])
+
+
 class PromptLearner(nn.Module):
     """CoOp's context vectors, placed at the front, middle or end of the class name."""
 
@@ -50,21 +77,15 @@ class PromptLearner(nn.Module):
         super().__init__()
         n_cls, n_ctx = len(classnames), coop_cfg.N_CTX
         dim = clip_model.ln_final.weight.shape[0]
-        dtype, device = clip_model.dtype, clip_model.token_embedding.weight.device
         if coop_cfg.CTX_INIT:
             words = coop_cfg.CTX_INIT.replace("_", " ")
             n_ctx = len(words.split(" "))
-            with torch.no_grad():
-                embedding = clip_model.token_embedding(clip.tokenize(words).to(device)).type(dtype)
-            ctx = embedding[0, 1:1 + n_ctx]
+            ctx = context_from_words(clip_model, words, n_ctx)
             if coop_cfg.CSC:
                 ctx = ctx.unsqueeze(0).repeat(n_cls, 1, 1)
             prefix = words
         else:
-            shape = (n_cls, n_ctx, dim) if coop_cfg.CSC else (n_ctx, dim)
-            ctx = torch.empty(shape, dtype=dtype)
-            nn.init.normal_(ctx, std=0.02)  # CoOp's random initialisation (drawn on the CPU)
-            ctx = ctx.to(device)
+            ctx = random_context(clip_model, (n_cls, n_ctx, dim) if coop_cfg.CSC else (n_ctx, dim))
             prefix = " ".join(["X"] * n_ctx)
         print(f'CoOp context: "{prefix}" ({n_ctx} tokens, '
               f'{"class-specific" if coop_cfg.CSC else "unified"})')
@@ -76,11 +97,7 @@ class PromptLearner(nn.Module):
                              f"got {self.class_token_position!r}")
         names = [c.replace("_", " ") for c in classnames]
         self.name_lens = [len(_tokenizer.encode(n)) for n in names]
-        self.tokenized_prompts = clip.tokenize([f"{prefix} {n}." for n in names])
-        with torch.no_grad():
-            embedding = clip_model.token_embedding(self.tokenized_prompts.to(device)).type(dtype)
-        self.register_buffer("token_prefix", embedding[:, :1])  # start-of-text
-        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:])  # class, '.', end
+        register_prompt_tokens(self, clip_model, [f"{prefix} {n}." for n in names], n_ctx)
 
     def forward(self):
         ctx = self.ctx if self.ctx.dim() == 3 else self.ctx.unsqueeze(0).expand(self.n_cls, -1, -1)

@@ -21,11 +21,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import clip
-
 from . import prompted_clip as pc
 from ..checkpoints import read_backbone_state_dict
-from .coop import CoOpBackbone, TextEncoder, prompt_learner_checkpoint
+from .coop import (CoOpBackbone, TextEncoder, context_from_words, prompt_learner_checkpoint,
+                   random_context, register_prompt_tokens)
 
 MODEL_NAME = "VLPromptLearner"  # upstream's register_model name = checkpoint folder
 DEEP_PROMPT_KEY = re.compile(r"^(image|text)_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow$")
@@ -37,25 +36,18 @@ class TextContext(nn.Module):
     def __init__(self, src_cfg, classnames, clip_model):
         super().__init__()
         n_ctx, dim = src_cfg.N_CTX_TEXT, clip_model.ln_final.weight.shape[0]
-        dtype, device = clip_model.dtype, clip_model.token_embedding.weight.device
         init = src_cfg.CTX_INIT.replace("_", " ")
         if init and n_ctx <= 4:  # upstream: the first n_ctx tokens of CTX_INIT
-            with torch.no_grad():
-                ctx = clip_model.token_embedding(clip.tokenize(init).to(device)).type(dtype)[0, 1:1 + n_ctx]
+            ctx = context_from_words(clip_model, init, n_ctx)
             prefix = init
         else:
-            ctx = torch.empty(n_ctx, dim, dtype=dtype)
-            nn.init.normal_(ctx, std=0.02)
-            ctx = ctx.to(device)
+            ctx = random_context(clip_model, (n_ctx, dim))
             prefix = " ".join(["X"] * n_ctx)
         print(f'PromptSRC text context: "{prefix}" ({n_ctx} tokens)')
         self.ctx = nn.Parameter(ctx)
         self.n_cls = len(classnames)
-        self.tokenized_prompts = clip.tokenize([f"{prefix} {c.replace('_', ' ')}." for c in classnames])
-        with torch.no_grad():
-            embedding = clip_model.token_embedding(self.tokenized_prompts.to(device)).type(dtype)
-        self.register_buffer("token_prefix", embedding[:, :1])  # start-of-text
-        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:])  # class, '.', end
+        register_prompt_tokens(self, clip_model, [f"{prefix} {c.replace('_', ' ')}." for c in classnames],
+                               n_ctx)
 
     def forward(self):
         ctx = self.ctx.unsqueeze(0).expand(self.n_cls, -1, -1)
