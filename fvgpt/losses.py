@@ -1,4 +1,4 @@
-"""FVG-PT's equations, each written once (sections of ../shared/FVGPT_SPEC.md).
+"""FVG-PT's equations, each written once; numbers are the paper's (docs/spec.md).
 
 Every distribution is p = softmax(z / tau_d); functions take logits and tau so
 that logarithms come from ``log_softmax`` (exact where probabilities underflow).
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 
 def soften(logits, tau):
-    """p = softmax(z / tau_d)."""
+    """Eq. (4), (8), (14): p = softmax(z / tau_d)."""
     return F.softmax(logits / tau, dim=-1)
 
 
@@ -37,42 +37,42 @@ def foreground_area(mask):
 
 
 def foreground_gate_inputs(logits_full, logits_fg, mask, tau):
-    """Sec. 1: u = [H(p_full) - H(p_fg), cos(p_full, p_fg), A(m)]."""
+    """Eq. (5): u = [H(p_full) - H(p_fg), cos(p_full, p_fg), A(m)]."""
     return torch.stack([entropy(logits_full, tau) - entropy(logits_fg, tau),
                         prob_cosine(logits_full, logits_fg, tau),
                         foreground_area(mask)], dim=-1)
 
 
 def foreground_gate_target(logits_full, logits_fg, labels):
-    """Sec. 1: r* = 1[CE(z(x_fg), y) < CE(z(x), y)]."""
+    """Eq. (3): r* = 1[CE(z(x_fg), y) < CE(z(x), y)]."""
     ce_fg = F.cross_entropy(logits_fg, labels, reduction="none")
     ce_full = F.cross_entropy(logits_full, labels, reduction="none")
     return (ce_fg < ce_full).float()
 
 
 def foreground_gate_loss(r, r_target):
-    """Sec. 1: L_FRG = BCE(r, r*)."""
+    """Eq. (6): L_FRG = BCE(r, r*)."""
     return F.binary_cross_entropy(r, r_target)
 
 
 def distillation_loss(r, logits_fg, logits_full, logits_fdc, tau):
-    """Sec. 2: L_dist = r KL(p_fg || p_FDC) + (1 - r) KL(p_full || p_FDC)."""
+    """Eq. (9): L_dist = r KL(p_fg || p_FDC) + (1 - r) KL(p_full || p_FDC)."""
     return (r * kl_divergence(logits_fg, logits_fdc, tau)
             + (1 - r) * kl_divergence(logits_full, logits_fdc, tau)).mean()
 
 
 def backbone_gate_inputs(logits, logits_clip, tau):
-    """Sec. 3: s = [H(p_full), H(p_CLIP), cos(p_full, p_CLIP)]."""
+    """Eq. (13): s = [H(p_full), H(p_CLIP), cos(p_full, p_CLIP)]."""
     return torch.stack([entropy(logits, tau), entropy(logits_clip, tau),
                         prob_cosine(logits, logits_clip, tau)], dim=-1)
 
 
 def prior_calibrated_logits(b, logits, logits_clip):
-    """Sec. 3: z_PC = (1 - b) z(x) + b z_CLIP(x)."""
+    """Eq. (12): z_PC = (1 - b) z(x) + b z_CLIP(x)."""
     b = b.unsqueeze(-1)
     return (1 - b) * logits + b * logits_clip
 
 
 def prior_calibration_loss(logits_pc, logits_clip, labels, tau):
-    """Sec. 3: L_PC = CE(z_PC, y) + KL(p_CLIP || softmax(z_PC / tau_d)); returns the two terms."""
+    """Eq. (15): L_PC = CE(z_PC, y) + KL(p_CLIP || softmax(z_PC / tau_d)); returns the two terms."""
     return F.cross_entropy(logits_pc, labels), kl_divergence(logits_clip, logits_pc, tau).mean()

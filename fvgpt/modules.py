@@ -1,4 +1,4 @@
-"""FVG-PT's learnable modules (spec sections 1-3): two reliability gates and two adapters."""
+"""FVG-PT's learnable modules (docs/spec.md, paper Sec. 3.2-3.4): two reliability gates and two adapters."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -31,15 +31,15 @@ class ReliabilityGate(nn.Module):
 
 
 class ForegroundReliabilityGate(ReliabilityGate):
-    """FRG: r from u = [H(p_full) - H(p_fg), cos(p_full, p_fg), A(m)] (spec eq. 1)."""
+    """FRG: r from u = [H(p_full) - H(p_fg), cos(p_full, p_fg), A(m)] (Eq. 5)."""
 
 
 class BackboneReliabilityGate(ReliabilityGate):
-    """BRG: b from s = [H(p_full), H(p_CLIP), cos(p_full, p_CLIP)] (spec eq. 3)."""
+    """BRG: b from s = [H(p_full), H(p_CLIP), cos(p_full, p_CLIP)] (Eq. 13)."""
 
 
 class ResidualAdapter(nn.Module):
-    """Bottleneck adapter with a residual connection: L2Norm(x + A(x)) (spec eq. 2)."""
+    """Bottleneck adapter with a residual connection: L2Norm(x + A(x)) (Eq. 7)."""
 
     def __init__(self, dim, bottleneck_dim=64, init_scale=1e-3):
         super().__init__()
@@ -87,7 +87,7 @@ class FVGPTHead(nn.Module):
         """Build from the ``TRAINER.FVGPT`` config node.
 
         s_FDC is ``FDC_LOGIT_SCALE``, or the backbone's own logit scale when that is 0, so that
-        z_FDC starts equal to the backbone's z(x) (spec Sec. 2).
+        z_FDC starts equal to the backbone's z(x) (docs/spec.md, Eq. 8).
         """
         fdc_logit_scale = fvgpt_cfg.FDC_LOGIT_SCALE or float(backbone_logit_scale)
         abl = fvgpt_cfg.ABLATION
@@ -108,19 +108,19 @@ class FVGPTHead(nn.Module):
                    fvgpt_cfg.LAMBDA_DIST, fvgpt_cfg.LAMBDA_NEW, fvgpt_cfg.DETACH_GATE, ablation)
 
     def fdc_logits(self, image_features, text_features):
-        """Sec. 2: z_FDC(x) = s_FDC * f~(x)^T g~(t)."""
+        """Eq. (8): z_FDC(x) = s_FDC * f~(x)^T g~(t)."""
         image = self.visual_adapter(image_features)
         text = text_features if self.text_adapter is None else self.text_adapter(text_features)
         return self.fdc_logit_scale * image @ text.t()
 
     def pc_logits(self, logits, logits_clip):
-        """Sec. 3: the BRG's b and z_PC; returns (z_PC, b)."""
+        """Eq. (12)-(13): the BRG's b and z_PC; returns (z_PC, b)."""
         b = self.backbone_gate(backbone_gate_inputs(logits, logits_clip, self.tau))
         return prior_calibrated_logits(b, logits, logits_clip), b
 
     def losses(self, image_features, text_features, logits, logits_fg, logits_clip,
                mask, labels):
-        """The training loss L = L_base + lambda_new * L_PC and its terms (Sec. 1-3).
+        """The training loss L = L_base (Eq. 10) + lambda_new * L_PC (Eq. 15) and its terms.
 
         A term left out of ``loss_terms`` (an ablation) is still reported but not optimised.
         """
