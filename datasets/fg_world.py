@@ -1,7 +1,7 @@
 """FG-World: the embedded procedural foreground benchmark (see fvgpt/world/README.md).
 
-Generated on first use under ``DATASET.ROOT`` (seed 0), then read like CoOp's data
-sets: ``fg_world/split_zhou_FGWorld.json``, few-shot caches in
+Generated on first use under ``DATASET.ROOT`` with the generator seed ``DATASET.WORLD_SEED``
+(default 0; one world per root), then read like CoOp's data sets: ``fg_world/split_zhou_FGWorld.json``, few-shot caches in
 ``fg_world/split_fewshot/``, masks under ``ROOT/mask/fg_world/``.
 """
 import os
@@ -22,7 +22,7 @@ class FGWorld(DatasetBase):
 
     def __init__(self, cfg):
         root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
-        ensure_world(root)
+        ensure_world(root, cfg.DATASET.WORLD_SEED)
         self.dataset_dir = os.path.join(root, self.dataset_dir)
         self.image_dir = os.path.join(self.dataset_dir, "images")
         self.split_path = os.path.join(self.dataset_dir, SPLIT_FILE)

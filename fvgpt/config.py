@@ -115,6 +115,7 @@ def add_project_config(cfg):
     add_mmrl_config(cfg)
     cfg.TEST.FOREGROUND_SHIFT_INDEX = False  # also report D_fg on the test split (needs test masks)
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (CoOp/CoCoOp convention)
+    cfg.DATASET.WORLD_SEED = 0  # FG-World's generator seed (one world per DATASET.ROOT)
     cfg.MODEL.BACKBONE.CLIP_CACHE_DIR = ""  # extra folder searched for named OpenAI weights
 
 

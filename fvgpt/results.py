@@ -84,52 +84,119 @@ def write_table(rows, folder, stem, title):
     print(f"Written to {folder}/{stem}.md and {stem}.csv")
 
 
-def verdict(per_seed, pairs):
-    """Lines saying which method has the best HM and, for each ``(backbone, with_fvgpt)`` pair of
-    ``per_seed`` keys, which wins HM, by how much, and whether the gap exceeds the seed spread.
+def summarise_worlds(per_world):
+    """Rows over several worlds from ``{world: {method: [per-seed dicts]}}``.
 
-    The gap exceeds the seed spread when it is larger than the two methods' HM standard
-    deviations added (their mean ± std intervals do not overlap).
+    Each value is the mean over worlds of the per-world mean over training seeds;
+    ``<key>_std`` is the standard deviation across worlds (of those per-world means) and
+    ``<key>_seed_std`` the mean over worlds of the standard deviation across seeds.
     """
-    rows = {r["method"]: r for r in summarise(per_seed)}
+    per_world_rows = {w: {r["method"]: r for r in summarise(per_seed)}
+                      for w, per_seed in per_world.items()}
+    methods = list(next(iter(per_world.values())))
+    rows = []
+    for method in methods:
+        found = [rows_w[method] for rows_w in per_world_rows.values()]
+        row = {"method": method, "worlds": len(found), "seeds": found[0]["seeds"]}
+        for key in ("base", "new", "hm", "d_fg"):
+            means = [r[key] for r in found if not math.isnan(r[key])]
+            row[key], row[key + "_std"] = mean_std(means) if means else (float("nan"),) * 2
+            seed_stds = [r[key + "_std"] for r in found if not math.isnan(r[key])]
+            row[key + "_seed_std"] = sum(seed_stds) / len(seed_stds) if seed_stds else float("nan")
+        rows.append(row)
+    return rows
+
+
+def worlds_to_markdown(rows):
+    """The table over worlds: each cell is mean ± std across worlds (± mean std across seeds)."""
+    lines = ["| method | base | new | HM | D_fg (base test) |", "|---|---|---|---|---|"]
+    for r in rows:
+        cells = [f"{r[k]:.2f} ± {r[k + '_std']:.2f} ({r[k + '_seed_std']:.2f})"
+                 for k in ("base", "new", "hm")]
+        cells.append("n/a" if math.isnan(r["d_fg"]) else
+                     f"{r['d_fg']:.3f} ± {r['d_fg_std']:.3f} ({r['d_fg_seed_std']:.3f})")
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def world_verdict(per_world, pairs):
+    """Verdict lines over worlds: per ``(backbone, with_fvgpt)`` pair, the mean HM gap, in how
+    many worlds FVG-PT is ahead, and whether the gap exceeds the spread across worlds (the
+    two methods' across-world HM standard deviations added)."""
+    rows = {r["method"]: r for r in summarise_worlds(per_world)}
     best = max(rows.values(), key=lambda r: r["hm"])
-    lines = [f"Best HM: {best['method']} ({best['hm']:.2f})."]
+    lines = [f"Best HM over {best['worlds']} worlds: {best['method']} ({best['hm']:.2f})."]
     for backbone, with_fvgpt in pairs:
         a, b = rows[backbone], rows[with_fvgpt]
         gap, spread = b["hm"] - a["hm"], a["hm_std"] + b["hm_std"]
-        wins = sum(harmonic_mean(s["base"], s["new"]) > harmonic_mean(t["base"], t["new"])
-                   for s, t in zip(per_seed[with_fvgpt], per_seed[backbone]))
+        ahead = sum(_world_mean(seeds[with_fvgpt], "hm") > _world_mean(seeds[backbone], "hm")
+                    for seeds in per_world.values())
         winner, loser = (with_fvgpt, backbone) if gap > 0 else (backbone, with_fvgpt)
         lines.append(
-            f"{winner} beats {loser} on HM by {abs(gap):.2f} points "
-            f"({b['hm']:.2f} vs {a['hm']:.2f}; FVG-PT ahead in {wins} of {len(per_seed[backbone])} "
-            f"seeds); " + (f"beyond the seed spread (std {a['hm_std']:.2f} + {b['hm_std']:.2f})."
-                           if abs(gap) > spread else
-                           f"within the seed spread (std {a['hm_std']:.2f} + {b['hm_std']:.2f}), "
-                           "so not a clear difference."))
+            f"{winner} beats {loser} on HM by {abs(gap):.2f} points ({b['hm']:.2f} vs "
+            f"{a['hm']:.2f}; FVG-PT ahead in {ahead} of {len(per_world)} worlds); "
+            + ("beyond" if abs(gap) > spread else "within")
+            + f" the spread across worlds (std {a['hm_std']:.2f} + {b['hm_std']:.2f})"
+            + ("." if abs(gap) > spread else ", so not a clear difference."))
     return lines
 
 
-def d_fg_plot(rows, path, title):
-    """Bars of D_fg (mean ± std) per method with base accuracy on a second axis (paper Fig. 5)."""
+def paper_claims(per_world, pairs, zero_shot):
+    """Per backbone, in how many worlds each of the paper's claims holds: FVG-PT raises base,
+    new and HM, and D_fg falls in the paper's Fig. 5 order (CLIP > backbone > + FVG-PT)."""
+    lines = []
+    for backbone, with_fvgpt in pairs:
+        held = {"base": 0, "new": 0, "HM": 0, "D_fg order": 0}
+        for seeds in per_world.values():
+            m = {name: {k: _world_mean(seeds[name], k) for k in ("base", "new", "hm", "d_fg")}
+                 for name in (zero_shot, backbone, with_fvgpt)}
+            held["base"] += m[with_fvgpt]["base"] > m[backbone]["base"]
+            held["new"] += m[with_fvgpt]["new"] > m[backbone]["new"]
+            held["HM"] += m[with_fvgpt]["hm"] > m[backbone]["hm"]
+            held["D_fg order"] += m[zero_shot]["d_fg"] > m[backbone]["d_fg"] > m[with_fvgpt]["d_fg"]
+        lines.append(f"{with_fvgpt} vs {backbone}: " + ", ".join(
+            f"{claim} {n}/{len(per_world)}" for claim, n in held.items()))
+    return lines
+
+
+def _world_mean(seeds, key):
+    """One world's mean over training seeds of base, new, hm (per seed) or d_fg."""
+    if key == "hm":
+        values = [harmonic_mean(s["base"], s["new"]) for s in seeds]
+    else:
+        values = [s[key] for s in seeds if s[key] is not None]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def d_fg_plot(rows, path, title, spread="std over training seeds"):
+    """Two panels: D_fg per method (paper Fig. 5; lower = the prediction rests more on the
+    foreground) and base / new / HM accuracy per method, error bars the given ``spread``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in rows if not math.isnan(r["d_fg"])]
+    names = [r["method"] for r in rows]
     xs = range(len(rows))
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(rows), 3.8))
-    ax.bar(xs, [r["d_fg"] for r in rows], yerr=[r["d_fg_std"] for r in rows], color="tab:blue",
-           capsize=3, label="D_fg (base test)")
-    ax.set_ylabel("D_fg = KL(p_full || p_fg)")
-    accuracy = ax.twinx()
-    accuracy.errorbar(xs, [r["base"] for r in rows], yerr=[r["base_std"] for r in rows],
-                      fmt="o", color="tab:red", capsize=3, label="base accuracy")
-    accuracy.set_ylabel("base accuracy (%)")
-    ax.set_xticks(list(xs), [r["method"] for r in rows], rotation=35, ha="right")
-    ax.set_title(title)
-    handles = [h for a in (ax, accuracy) for h in a.get_legend_handles_labels()[0]]
-    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", fontsize=8)
+    fig, (shift, accuracy) = plt.subplots(1, 2, figsize=(4.0 + 1.3 * len(rows), 4.4))
+    measured = [(x, r) for x, r in zip(xs, rows) if not math.isnan(r["d_fg"])]
+    shift.bar([x for x, _ in measured], [r["d_fg"] for _, r in measured],
+              yerr=[r["d_fg_std"] for _, r in measured], color="tab:blue", capsize=3)
+    shift.set_ylabel("D_fg = KL(p_full || p_fg), base test")
+    shift.set_title("Foreground shift index D_fg\n(lower: prediction rests more on the foreground)",
+                    fontsize=9)
+    width = 0.27
+    for i, (key, label, colour) in enumerate((("base", "base", "tab:green"),
+                                              ("new", "new", "tab:orange"),
+                                              ("hm", "HM", "tab:purple"))):
+        accuracy.bar([x + (i - 1) * width for x in xs], [r[key] for r in rows], width,
+                     yerr=[r[key + "_std"] for r in rows], capsize=2, color=colour, label=label)
+    accuracy.set_ylim(0, 100)
+    accuracy.set_ylabel("test accuracy (%)")
+    accuracy.set_title("Accuracy (higher is better)", fontsize=9)
+    accuracy.legend(fontsize=8, loc="lower right")
+    for ax in (shift, accuracy):
+        ax.set_xticks(list(xs), names, rotation=35, ha="right", fontsize=8)
+    fig.suptitle(f"{title}\nbars: mean; error bars: {spread}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -88,7 +88,7 @@ def main(argv=None):
     parser.add_argument("--backbones", nargs="+", default=list(world_benchmark.BACKBONES),
                         choices=world_benchmark.BACKBONES)
     args = world_benchmark.resolve_run_arguments(parser.parse_args(argv))
-    ensure_world(args.root)
+    ensure_world(args.root, args.world_seed)
     splits = read_split(os.path.join(args.root, DATASET_DIR, SPLIT_FILE),
                         os.path.join(args.root, DATASET_DIR, "images"))
     images = {name: subsample_classes(data, subsample="base")[0]
