@@ -109,13 +109,30 @@ def overlay(image, cam, alpha=0.7):
     return (image * (1 - weight) + heat_colours(cam) * weight).astype(np.uint8)
 
 
-def save_grid(path, rows, scale=4, gap=2):
-    """Write a PNG grid: each row a list of (H, W, 3) uint8 tiles, enlarged ``scale`` times."""
-    tiles = [[np.kron(t, np.ones((scale, scale, 1), dtype=np.uint8)) for t in row] for row in rows]
-    h, w = tiles[0][0].shape[:2]
-    cols = max(len(row) for row in tiles)
-    canvas = np.full((len(tiles) * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
-    for i, row in enumerate(tiles):
-        for j, tile in enumerate(row):
-            canvas[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = tile
-    Image.fromarray(canvas).save(path)
+def save_grid(path, rows, column_titles, row_labels=None, tile_labels=None):
+    """Write a labelled PNG grid of (H, W, 3) uint8 tiles: a title over each column, a label
+    left of each row and, optionally, a caption under each tile (``tile_labels[i][j]``)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.7 * cols + 0.8, 1.9 * len(rows)),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(cols):
+            ax = axes[i][j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j >= len(row):
+                ax.axis("off")
+                continue
+            ax.imshow(row[j], interpolation="nearest")
+            if i == 0:
+                ax.set_title(column_titles[j], fontsize=8)
+            if tile_labels and tile_labels[i][j]:
+                ax.set_xlabel(tile_labels[i][j], fontsize=7)
+        if row_labels:
+            axes[i][0].set_ylabel(row_labels[i], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -86,17 +86,19 @@ def main():
                                                      backbone_dir=args.backbone[1])}
     names, trainers = list(methods), list(methods.values())
     device = trainers[0].device
-    images, masks, labels, correct, cams = [], [], [], {n: [] for n in names}, {n: [] for n in names}
+    images, masks, labels = [], [], []
+    predicted, cams = {n: [] for n in names}, {n: [] for n in names}
     for batch in test_batches(trainers[0]):
         image, label = batch["img"].to(device), batch["label"].to(device)
         for name, trainer in methods.items():
             with torch.no_grad():
-                correct[name].append(trainer.model_inference(image).argmax(1) == label)
+                predicted[name].append(trainer.model_inference(image).argmax(1).cpu())
             cams[name].append(trainer_cam(trainer, image, label, args.block).cpu())
         images.append(batch["img"]), masks.append(batch["mask"].float().view(len(label), *image.shape[-2:]))
         labels.append(label.cpu())
-    images, masks = torch.cat(images), torch.cat(masks)
-    correct = {n: torch.cat(v).cpu() for n, v in correct.items()}
+    images, masks, labels = torch.cat(images), torch.cat(masks), torch.cat(labels)
+    predicted = {n: torch.cat(v) for n, v in predicted.items()}
+    correct = {n: p == labels for n, p in predicted.items()}
     cams = {n: torch.cat(v) for n, v in cams.items()}
 
     print(f"Grad-CAM mass inside the foreground mask, {len(images)} test images "
@@ -112,14 +114,19 @@ def main():
         rows = wanted[:args.count]
         print(f"{len(wanted)} test images: {names[1]} wrong, {names[2]} right; showing {len(rows)}: {rows}")
     cfg = trainers[0].cfg
-    grid = []
+    classnames = trainers[0].dm.dataset.classnames
+    grid, row_labels, tile_labels = [], [], []
     for i in rows:
         rgb = to_rgb(images[i], cfg)
         mask = np.repeat(masks[i].numpy()[..., None] * 255, 3, axis=2).astype(np.uint8)
         grid.append([rgb, mask] + [overlay(rgb, cams[n][i].numpy()) for n in names])
+        row_labels.append(f"#{i}, true:\n{classnames[labels[i]]}")
+        tile_labels.append(["", ""] + [
+            f"{'right' if correct[n][i] else 'wrong'}: {classnames[predicted[n][i]]}" for n in names])
     if not grid:
         sys.exit("No case to show: pass --indices")
-    save_grid(args.out, grid)
+    titles = ["image", "mask (benchmark)"] + [f"Grad-CAM\n{n}" for n in names]
+    save_grid(args.out, grid, titles, row_labels, tile_labels)
     print(f"Columns: image, mask, {', '.join(names)}. Written to {args.out}")
 
 

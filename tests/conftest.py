@@ -39,7 +39,7 @@ def real_dassl_env():
     dassl_path = os.environ.get("DASSL_PATH")
     if not dassl_path:
         not_available("real-Dassl test: set DASSL_PATH to a Dassl.pytorch checkout (the folder "
-                      "holding `dassl/`, e.g. ../shared/thirdparty/Dassl.pytorch) and install "
+                      "holding `dassl/`) and install "
                       "its requirements (`pip install -e '.[test]'`) to run it")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([dassl_path, REPO_ROOT])

@@ -3,7 +3,7 @@
 Everything (configuration, key, socket, state, spool, logs) lives in one folder; the three
 daemons run in the foreground as children of the test and are stopped by their process
 ids, nothing else. Needs Debian's slurmctld, slurmd, slurm-client and munge packages and
-root (as .ci/run provides). Recipe: ../shared/SLURM_LOCAL.md.
+root (as .ci/run provides).
 """
 import os
 import shutil

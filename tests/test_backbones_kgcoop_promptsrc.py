@@ -1,8 +1,8 @@
 """KgCoOp and PromptSRC backbones: upstream checkpoints load unchanged and give the logits a
 direct computation gives; wrong checkpoints are refused with the file and key named.
 
-Checkpoints are written here in each upstream format (key names, shapes, dtypes from
-../shared/UPSTREAM_NOTES.md 1.1(b) and 1.2(b)), on the shipped tiny CLIP.
+Checkpoints are written here in each upstream format (key names, shapes and dtypes of
+htyao89/KgCoOp and muzairkhattak/PromptSRC checkpoints), on the shipped tiny CLIP.
 """
 import pytest
 import torch

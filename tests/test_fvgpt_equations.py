@@ -1,4 +1,4 @@
-"""Each equation of FVGPT_SPEC.md checked against a hand computation on small tensors."""
+"""Each equation of docs/spec.md checked against a hand computation on small tensors."""
 import math
 
 import numpy as np
