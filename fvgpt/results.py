@@ -141,6 +141,24 @@ def world_verdict(per_world, pairs):
     return lines
 
 
+def held_out_check(per_world, held_out, pairs):
+    """Lines saying, per pair, whether the HM gap (with FVG-PT minus without) in each world of
+    ``held_out`` (worlds not used for the verdict) lies within the verdict's stated spread:
+    the mean gap over ``per_world`` ± the two methods' HM std across those worlds added."""
+    rows = {r["method"]: r for r in summarise_worlds(per_world)}
+    lines = []
+    for backbone, with_fvgpt in pairs:
+        a, b = rows[backbone], rows[with_fvgpt]
+        gap, spread = b["hm"] - a["hm"], a["hm_std"] + b["hm_std"]
+        for world, seeds in held_out.items():
+            found = _world_mean(seeds[with_fvgpt], "hm") - _world_mean(seeds[backbone], "hm")
+            inside = abs(found - gap) <= spread
+            lines.append(f"{with_fvgpt} - {backbone}, held-out world {world}: HM gap {found:+.2f}; "
+                         f"verdict {gap:+.2f} ± {spread:.2f}: "
+                         + ("inside the stated spread." if inside else "OUTSIDE the stated spread."))
+    return lines
+
+
 def paper_claims(per_world, pairs, zero_shot):
     """Per backbone, in how many worlds each of the paper's claims holds: FVG-PT raises base,
     new and HM, and D_fg falls in the paper's Fig. 5 order (CLIP > backbone > + FVG-PT)."""

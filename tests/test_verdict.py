@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import REPO_ROOT
 from fvgpt.attention_maps import save_grid
-from fvgpt.results import d_fg_plot, paper_claims, summarise_worlds, world_verdict
+from fvgpt.results import d_fg_plot, held_out_check, paper_claims, summarise_worlds, world_verdict
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
 import world_benchmark  # noqa: E402
@@ -84,3 +84,11 @@ def test_readme_report_is_what_the_job_prints_from_the_committed_summary():
         readme = f.read()
     block = readme.split(README_START)[1].split(README_END)[0]
     assert block.strip() == world_benchmark.report(summary).strip()
+
+
+def test_a_held_out_world_is_checked_against_the_verdicts_stated_spread():
+    grid = two_worlds([60, 61], [70, 71])
+    close, far = two_worlds([60, 60], [70, 50]).values()
+    inside, outside = held_out_check(grid, {"7": close, "8": far}, [("CoOp", "CoOp + FVG-PT")])
+    assert inside.startswith("CoOp + FVG-PT - CoOp, held-out world 7: HM gap +")
+    assert inside.endswith("inside the stated spread.") and outside.endswith("OUTSIDE the stated spread.")
