@@ -295,7 +295,7 @@ def test_a_run_that_fails_at_start_up_does_not_claim_the_folder(case, world_root
 def test_a_config_key_typo_gets_the_closest_key(world_root, small_clip, tmp_path):
     code, log = zero_shot(world_root, tmp_path / "out", small_clip, "TRAINER.COOP.NCTX", "4")
     assert code == 1 and "Unknown config key TRAINER.COOP.NCTX in the command line: did you " \
-                         "mean TRAINER.COOP.N_CTX?" in log and "Traceback" not in log
+                         "mean TRAINER.COOP.N_CTX or" in log and "Traceback" not in log
     assert not (tmp_path / "out").exists()
 
 
@@ -338,7 +338,7 @@ def other_clip(small_clip, tmp_path, **widths):
     return str(path)
 
 
-@pytest.mark.parametrize("widths", [{}, {"transformer_width": 32}], ids=["same width", "other width"])
+@pytest.mark.parametrize("widths", [{}, {"transformer_width": 128}], ids=["same width", "other width"])
 def test_a_backbone_trained_with_other_clip_weights_is_refused(widths, world_root, small_clip,
                                                                coop_run, tmp_path):
     clip_file = other_clip(small_clip, tmp_path, **widths)
