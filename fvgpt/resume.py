@@ -260,6 +260,18 @@ class ExactResume:
                   "run will not repeat an uninterrupted one exactly")
         return epochs.pop()
 
+    def check_evaluated_checkpoint(self, path):
+        """Before evaluating ``path``: refuse one recorded as built on other CLIP weights."""
+        if not os.path.isfile(path):
+            return  # the trainer's own loader names the missing file
+        checkpoint = read_checkpoint(path, "the checkpoint to evaluate",
+                                     "Pass an intact run's --output-dir as --model-dir.")
+        recorded = checkpoint.get(built_on.KEY) if isinstance(checkpoint, dict) else None
+        built_on.check_same(
+            recorded, self.built_on(), path,
+            "Set MODEL.BACKBONE.NAME to the CLIP weights it was trained with.",
+            parts=["clip_weights"])
+
     # ---- safe re-runs and the done marker
     def train(self):
         """Train, unless the output folder holds a finished run with the same settings."""

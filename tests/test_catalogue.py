@@ -348,6 +348,14 @@ def test_a_backbone_trained_with_other_clip_weights_is_refused(widths, world_roo
     assert code == 1 and "other clip_weights" in log, log[-2000:]
     assert small_clip in log and clip_file in log and "Traceback" not in log
     assert not (tmp_path / "fvgpt" / "run_config.yaml").exists()
+    if not widths:  # evaluating the backbone itself on other weights of the same shape
+        with nothing_changes(tmp_path, coop_run):
+            code, log = train_py(*train_py_command(
+                world_root, tmp_path / "coop_new", "CoOp", "DATASET.SUBSAMPLE_CLASSES", "new",
+                "MODEL.BACKBONE.NAME", clip_file, small_clip=small_clip,
+                flags=["--eval-only", "--model-dir", str(coop_run), "--load-epoch", "2"]))
+        assert code == 1 and "other clip_weights" in log and clip_file in log, log[-2000:]
+        assert not (tmp_path / "coop_new" / "result.json").exists()
 
 
 def test_fvgpt_on_an_unfinished_backbone_then_a_retrained_backbone(world_root, small_clip,
