@@ -10,7 +10,7 @@ from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
-from fvgpt.built_on import BuiltOnMismatch
+from fvgpt.built_on import BuiltOnError
 from fvgpt.config import UnknownConfigKey, add_project_config, apply_mmrl_dataset_overrides, merge_checked
 from fvgpt.training_images import record_training_images
 
@@ -62,7 +62,7 @@ def setup_cfg(args):
 
 
 # Errors whose message says all (the file or key, and the fix): shown without a traceback.
-USER_ERRORS = (run_folder.RunFolderError, UnknownConfigKey, BuiltOnMismatch)
+USER_ERRORS = (run_folder.RunFolderError, UnknownConfigKey, BuiltOnError)
 
 
 def main(args):

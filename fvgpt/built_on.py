@@ -42,8 +42,9 @@ def describe(part):
     return f"{where} (sha256 {str(part.get('sha256'))[:12]}{extra})"
 
 
-class BuiltOnMismatch(ValueError):
-    """A checkpoint was made on other weights or data than the run has now."""
+class BuiltOnError(ValueError):
+    """What a run would build on is refused: a checkpoint made on other weights or data than
+    the run has now, or a run that did not finish."""
 
 
 def differences(recorded, current, parts=None):
@@ -54,7 +55,7 @@ def differences(recorded, current, parts=None):
 
 
 def check_same(recorded, current, source, fix, parts=None):
-    """Raise ``BuiltOnMismatch`` naming both sides of each differing part.
+    """Raise ``BuiltOnError`` naming both sides of each differing part.
 
     ``source`` names the file holding ``recorded``; ``fix`` says what to do.
     """
@@ -64,6 +65,6 @@ def check_same(recorded, current, source, fix, parts=None):
     if differing:
         lines = [f"  {n}: {describe(recorded[n])} in {source},\n"
                  f"  {' ' * len(n)}  {describe(current[n])} now" for n in differing]
-        raise BuiltOnMismatch(
+        raise BuiltOnError(
             f"{source} was made on other {', '.join(differing)} than this run uses:\n"
             + "\n".join(lines) + f"\nNothing was changed. {fix}")

@@ -132,7 +132,7 @@ class FVGPTTrainer(ResumableTrainerX):
         if os.path.isfile(os.path.join(run_dir, RESULT_FILE)):
             return True
         if not self.cfg.TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE:
-            raise ValueError(
+            raise built_on.BuiltOnError(
                 f"The backbone run {run_dir} is unfinished (no {RESULT_FILE}: killed, failed or "
                 "still running). Finish it first (run its command again: it resumes), or set "
                 "TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE True to build on its latest checkpoint "
