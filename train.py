@@ -10,7 +10,8 @@ from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
-from fvgpt.config import add_project_config, apply_mmrl_dataset_overrides
+from fvgpt.built_on import BuiltOnError
+from fvgpt.config import UnknownConfigKey, add_project_config, apply_mmrl_dataset_overrides, merge_checked
 from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
@@ -49,27 +50,38 @@ def setup_cfg(args):
     cfg = get_cfg_default()
     add_project_config(cfg)
     if args.dataset_config_file:
-        cfg.merge_from_file(args.dataset_config_file)
+        merge_checked(cfg, lambda: cfg.merge_from_file(args.dataset_config_file),
+                      args.dataset_config_file)
     if args.config_file:
-        cfg.merge_from_file(args.config_file)
+        merge_checked(cfg, lambda: cfg.merge_from_file(args.config_file), args.config_file)
     reset_cfg(cfg, args)
-    cfg.merge_from_list(args.opts)
+    merge_checked(cfg, lambda: cfg.merge_from_list(args.opts), "the command line")
     apply_mmrl_dataset_overrides(cfg, args.opts)
     cfg.freeze()
     return cfg
 
 
+# Errors whose message says all (the file or key, and the fix): shown without a traceback.
+USER_ERRORS = (run_folder.RunFolderError, UnknownConfigKey, BuiltOnError)
+
+
 def main(args):
+    try:
+        run(args)
+    except USER_ERRORS as err:
+        sys.exit(f"train.py: {err}")
+
+
+def run(args):
     cfg = setup_cfg(args)
+    run_folder.check_resume_folder(cfg.RESUME, cfg.OUTPUT_DIR)
+    settings = run_folder.run_settings(cfg, args.eval_only, args.model_dir, args.load_epoch)
     if not args.no_train:
         if args.start_over:
             run_folder.start_over(cfg.OUTPUT_DIR)
-        settings = run_folder.run_settings(cfg, args.eval_only, args.model_dir, args.load_epoch)
-        try:
-            if run_folder.prepare(cfg.OUTPUT_DIR, settings):
-                return
-        except run_folder.RunFolderError as err:
-            sys.exit(f"train.py: {err}")
+        if run_folder.check(cfg.OUTPUT_DIR, settings):
+            return
+        run_folder.lock(cfg.OUTPUT_DIR)  # held until this process ends
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -80,13 +92,23 @@ def main(args):
     print(cfg)
     print(f"** System info **\n{collect_env_info()}\n")
 
-    trainer = build_trainer(cfg)
-    if not args.eval_only:  # which images this run trains on (FVG-PT checks its backbone's)
-        record_training_images(cfg, trainer.dm.dataset, cfg.OUTPUT_DIR)
+    trainer = build_trainer(cfg)  # checks names, choices, weights and checkpoints
     if args.eval_only:
+        if not args.model_dir and trainer.get_model_names():
+            raise run_folder.RunFolderError(
+                f"--eval-only needs --model-dir for {cfg.TRAINER.NAME}: the --output-dir of "
+                "the training run to evaluate (with --load-epoch for one of its saved epochs; "
+                "without it, its model-best.pth.tar). Nothing was written.")
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
+    elif not args.no_train:
+        trainer.check_inputs()  # e.g. FVG-PT's masks and backbone
+    if not args.no_train:  # every input checked: claim the folder
+        run_folder.prepare(cfg.OUTPUT_DIR, settings)
+    if args.eval_only:
         trainer.test()
     elif not args.no_train:
+        # which images this run trains on (FVG-PT checks its backbone's)
+        record_training_images(cfg, trainer.dm.dataset, cfg.OUTPUT_DIR)
         trainer.train()
 
 

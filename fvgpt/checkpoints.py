@@ -1,5 +1,7 @@
 """Reading checkpoints with an error that names the file and what to do about it."""
+import errno
 import os
+import shutil
 
 import torch
 
@@ -17,9 +19,27 @@ def atomic_write(path, write, durable=False):
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        if not disk_full(err, path):
+            raise
+        raise OSError(errno.ENOSPC, f"Cannot write {path}: no space left on the device "
+                      f"({err}). The previous file of that name is intact. Free some space "
+                      "(or use another --output-dir) and run the same command again: it "
+                      "resumes from the last checkpoint.") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def disk_full(err, path):
+    """True when writing ``path`` failed for want of space. Torch's writer reports a full disk
+    only as "file write failed", so the free space of the folder is asked then."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < 2 ** 20
+    except OSError:
+        return False
 
 
 def atomic_write_text(path, text):

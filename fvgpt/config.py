@@ -4,6 +4,8 @@ In another CoOp-family repository, ``fvgpt.add_config(cfg)`` in its ``extend_cfg
 keys it lacks and leaves the ones it has (e.g. its own ``TRAINER.COOP``) untouched.
 """
 import copy
+import difflib
+import re
 
 from yacs.config import CfgNode as CN
 
@@ -45,6 +47,7 @@ def add_fvgpt_config(cfg):
     c = cfg.TRAINER.FVGPT = CN()
     c.BACKBONE_DIR = ""  # --output-dir of the tuned backbone run (same dataset and seed)
     c.BACKBONE_EPOCH = 0  # checkpoint epoch of the backbone; 0 = the latest saved
+    c.ALLOW_UNFINISHED_BACKBONE = False  # build on a backbone run without result.json
     c.PREC = "fp16"  # precision of the frozen CLIP / backbone: fp16, fp32 or amp
     c.ADAPTER_DIM = 64  # FDC bottleneck width
     c.ADAPTER_INIT_SCALE = 1e-3  # scale of each adapter's last layer at init (upstream cfg)
@@ -139,3 +142,31 @@ def _add_missing(cfg, defaults):
             setattr(cfg, key, copy.deepcopy(value))
         elif isinstance(value, CN) and isinstance(cfg[key], CN):
             _add_missing(cfg[key], value)
+
+
+class UnknownConfigKey(ValueError):
+    """A config file or the command line names a key the config does not have."""
+
+
+def merge_checked(cfg, merge, source):
+    """Call ``merge()`` (a yacs merge into ``cfg``); an unknown key raises ``UnknownConfigKey``
+    naming the key, ``source`` (the file, or the command line) and the closest existing keys."""
+    try:
+        merge()
+    except (KeyError, AssertionError) as err:  # yacs raises either, "Non-existent ... key: K"
+        found = re.search(r"Non-existent (?:config )?key: (\S+)", str(err))
+        if found is None:
+            raise
+        key = found[1]
+        close = difflib.get_close_matches(key, sorted(_leaf_keys(cfg)), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}?" if close else "no key of that name is close."
+        raise UnknownConfigKey(f"Unknown config key {key} in {source}: {hint} Nothing was run "
+                               "or written; correct the key and run again.") from None
+
+
+def _leaf_keys(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, CN):
+            yield from _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"

@@ -8,7 +8,9 @@ project (backbones and FVG-PT) derives from it. Checkpoints keep Dassl's layout 
 - ``rng_state``: Python, NumPy, torch and CUDA random-number states,
 - ``sampler_state``: the position in the data stream (epoch, batch) and the states of
   any generator a training loader or sampler owns,
-- ``trainer_state``: the trainer's other running values (best val result, ...).
+- ``trainer_state``: the trainer's other running values (best val result, ...),
+- ``built_on``: what the run is built on (CLIP weights and training-data hashes, see
+  ``fvgpt.built_on``); resuming refuses a checkpoint built on anything else.
 
 Checkpoints sit on epoch boundaries. At the end of every epoch a small run (all models'
 state under ``RESUME_CHECKPOINT_MAX_BYTES``) also writes ``<output>/<model>/resume.pth.tar``,
@@ -19,8 +21,9 @@ epoch's loader iterator is created, so restoring the states restores the sampler
 Every file is written to a temporary name and renamed, so a kill while saving leaves the
 previous checkpoint intact.
 
-The same base class checks the run folder before training (``fvgpt.run_folder``), writes
-``result.json`` after the final test, and builds the data loaders with a wrapper that
+The same base class checks and locks the run folder before training (``fvgpt.run_folder``),
+refuses ``--resume`` from another folder, writes only while it holds the folder's lock,
+writes ``result.json`` (with ``built_on``) after the final test, and builds the data loaders with a wrapper that
 names a missing or damaged image (``fvgpt.images``).
 """
 import json
@@ -35,11 +38,12 @@ from torch.optim.lr_scheduler import LRScheduler
 from dassl.data import DataManager
 from dassl.engine import TrainerX
 
-from . import run_folder
+from . import built_on, run_folder
 from .checkpoints import atomic_write, atomic_write_text, read_checkpoint
 from .foreground_shift import foreground_shift_index
 from .images import ImageDatasetWrapper
 from .results import RESULT_FILE
+from .training_images import training_images
 
 RESUME_FILE = "resume.pth.tar"
 RESUME_CHECKPOINT_MAX_BYTES = 256 * 2 ** 20
@@ -117,7 +121,26 @@ class ExactResume:
         self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
         self.lab2cname, self.dm = dm.lab2cname, dm
 
+    def check_inputs(self):
+        """Checks of the inputs that can fail, run before the run claims its folder
+        (``train.py``); subclasses add their own."""
+
     # ---- what a checkpoint holds beyond Dassl's keys
+    def built_on(self):
+        """What this run is built on (``fvgpt.built_on``); subclasses add their parts."""
+        if getattr(self, "_built_on", None) is None:
+            try:
+                weights = built_on.clip_weights(self.cfg)
+            except FileNotFoundError:  # a trainer whose backbone is not a CLIP file
+                weights = {"name": self.cfg.MODEL.BACKBONE.NAME, "sha256": None}
+            images = training_images(self.cfg, self.dm.dataset)
+            self._built_on = {
+                "clip_weights": weights,
+                "training_images": {"name": f"{images['n_images']} images of {images['dataset']}",
+                                    "sha256": images["sha256"],
+                                    "shots_per_class": images["shots_per_class"]}}
+        return self._built_on
+
     def trainer_state(self):
         return {"best_result": self.best_result}
 
@@ -149,7 +172,7 @@ class ExactResume:
     def checkpoint_extras(self, epoch):
         """Keys added to every checkpoint saved after ``epoch`` (subclasses may add their own)."""
         return {"rng_state": rng_state(), "sampler_state": self.sampler_state(epoch + 1),
-                "trainer_state": self.trainer_state()}
+                "trainer_state": self.trainer_state(), built_on.KEY: self.built_on()}
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
         """Dassl's ``save_model`` (same files and keys), written atomically, with resume state."""
@@ -165,6 +188,7 @@ class ExactResume:
             folder = os.path.join(directory, name)
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, model_name or f"model.pth.tar-{epoch + 1}")
+            run_folder.check_owner(self.cfg.OUTPUT_DIR, path)
             atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), durable=True)
             print(f"Checkpoint saved to {path}")
             if model_name == RESUME_FILE:
@@ -213,6 +237,10 @@ class ExactResume:
                 path, f"the {name} checkpoint to resume from",
                 "Train again from scratch with --start-over (the old run folder is moved "
                 "aside, nothing is deleted).")
+            built_on.check_same(
+                checkpoint.get(built_on.KEY), self.built_on(), path,
+                f"Resume it with what it was built on, or train again with --start-over (the "
+                f"old run is moved aside).")
             self._models[name].load_state_dict(checkpoint["state_dict"])
             if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
                 self._optims[name].load_state_dict(checkpoint["optimizer"])
@@ -232,9 +260,22 @@ class ExactResume:
                   "run will not repeat an uninterrupted one exactly")
         return epochs.pop()
 
+    def check_evaluated_checkpoint(self, path):
+        """Before evaluating ``path``: refuse one recorded as built on other CLIP weights."""
+        if not os.path.isfile(path):
+            return  # the trainer's own loader names the missing file
+        checkpoint = read_checkpoint(path, "the checkpoint to evaluate",
+                                     "Pass an intact run's --output-dir as --model-dir.")
+        recorded = checkpoint.get(built_on.KEY) if isinstance(checkpoint, dict) else None
+        built_on.check_same(
+            recorded, self.built_on(), path,
+            "Set MODEL.BACKBONE.NAME to the CLIP weights it was trained with.",
+            parts=["clip_weights"])
+
     # ---- safe re-runs and the done marker
     def train(self):
         """Train, unless the output folder holds a finished run with the same settings."""
+        run_folder.check_resume_folder(self.cfg.RESUME, self.cfg.OUTPUT_DIR)
         if run_folder.prepare(self.cfg.OUTPUT_DIR, run_folder.run_settings(self.cfg)):
             return
         super().train()
@@ -258,9 +299,11 @@ class ExactResume:
                   "trainer": cfg.TRAINER.NAME, "dataset": cfg.DATASET.NAME,
                   "subsample_classes": cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"),
                   "seed": cfg.SEED, "num_shots": cfg.DATASET.NUM_SHOTS,
-                  "num_classes": self.num_classes, "split": cfg.TEST.SPLIT}
+                  "num_classes": self.num_classes, "split": cfg.TEST.SPLIT,
+                  built_on.KEY: self.built_on()}
         os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         path = os.path.join(cfg.OUTPUT_DIR, RESULT_FILE)
+        run_folder.check_owner(cfg.OUTPUT_DIR, path)
         atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         print(f"Result written to {path}")
 

@@ -1,5 +1,4 @@
 """The Dassl glue shared by every FVG-PT trainer: frozen backbone + FVGPTHead + masked data."""
-import hashlib
 import os
 import re
 
@@ -9,14 +8,17 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
-from .checkpoints import read_checkpoint
+from . import built_on
+from .checkpoints import CheckpointError, read_checkpoint
 from .clip_loader import clip_from_config
 from .dassl_backend import engine_description
 from .images import MaskedImageDatasetWrapper
 from .masked_data import FG_FILLS
 from .masks import CHECKER, MaskError, audit_masks
 from .modules import FVGPTHead
+from .results import RESULT_FILE
 from .resume import ResumableTrainerX
+from .run_folder import RECORD_FILE
 from .templates import template_for
 from .training_images import check_same_training_images, training_images
 
@@ -40,6 +42,17 @@ def resolve_test_branch_for_classes(test_branch, trained_on, dataset_name, class
         return test_branch
     same = trained_on["dataset"] == dataset_name and list(trained_on["classnames"]) == list(classnames)
     return "fdc" if same else "pc"
+
+
+def latest_checkpoint_in(run_dir, epoch):
+    """A run's ``*/model.pth.tar-<epoch>`` (the highest epoch when ``epoch`` <= 0), or None."""
+    found = []
+    for dirpath, _, names in os.walk(run_dir):
+        for name in names:
+            saved = re.fullmatch(r"model\.pth\.tar-(\d+)", name)
+            if saved and (epoch <= 0 or int(saved[1]) == epoch):
+                found.append((int(saved[1]), os.path.join(dirpath, name)))
+    return max(found)[1] if found else None
 
 
 class FVGPTTrainer(ResumableTrainerX):
@@ -68,6 +81,7 @@ class FVGPTTrainer(ResumableTrainerX):
         self.backbone = self.backbone_class(cfg, self.dm.dataset.classnames, clip_model, template)
         self.backbone.to(self.device)
         self.backbone_meta = None
+        self.inputs_checked = False
         if fv.BACKBONE_DIR:
             self.load_backbone(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
         embed_dim = self.backbone.clip_class_features.shape[1]
@@ -82,15 +96,25 @@ class FVGPTTrainer(ResumableTrainerX):
         self.substituted_masks = set()
 
     def load_backbone(self, run_dir, epoch):
-        """Load the frozen backbone and describe it in ``self.backbone_meta`` (saved with the head)."""
-        path = self.backbone.load(run_dir, epoch)
-        with open(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+        """Load the frozen backbone and describe it in ``self.backbone_meta`` (saved with the head).
+
+        Refuses an unfinished backbone run (unless ALLOW_UNFINISHED_BACKBONE) and one built on
+        other CLIP weights than this run's.
+        """
+        finished = self.check_backbone_finished(run_dir)
+        try:
+            path = self.backbone.load(run_dir, epoch)
+        except (ValueError, RuntimeError) as err:  # e.g. a context of another CLIP's width
+            if not isinstance(err, CheckpointError):
+                self.check_backbone_clip(run_dir, latest_checkpoint_in(run_dir, epoch))
+            raise
+        self.check_backbone_clip(run_dir, path)
+        digest = built_on.file_sha256(path)
         saved_epoch = re.search(r"-(\d+)$", path)
         self.backbone_path = path
         self.backbone_meta = {
             "dir": os.path.abspath(run_dir), "epoch": int(saved_epoch[1]) if saved_epoch else epoch,
-            "checkpoint": os.path.abspath(path), "checkpoint_sha256": digest,
+            "checkpoint": os.path.abspath(path), "checkpoint_sha256": digest, "finished": finished,
             "trainer": self.cfg.TRAINER.NAME.replace("FVGPT_", "", 1),
             "dataset": self.cfg.DATASET.NAME, "seed": self.cfg.SEED,
             "subsample_classes": self.cfg.DATASET.SUBSAMPLE_CLASSES,
@@ -98,6 +122,45 @@ class FVGPTTrainer(ResumableTrainerX):
             "training_images_sha256": training_images(self.cfg, self.dm.dataset)["sha256"],
         }
         print(f"Frozen backbone loaded from {path}")
+
+    def check_backbone_finished(self, run_dir):
+        """True for a finished backbone run, None when it was not made by fvgpt's train.py."""
+        if not os.path.isfile(os.path.join(run_dir, RECORD_FILE)):
+            print(f"Note: {run_dir} has no {RECORD_FILE} (trained elsewhere?), so whether that "
+                  "backbone run finished cannot be checked.")
+            return None
+        if os.path.isfile(os.path.join(run_dir, RESULT_FILE)):
+            return True
+        if not self.cfg.TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE:
+            raise built_on.BuiltOnError(
+                f"The backbone run {run_dir} is unfinished (no {RESULT_FILE}: killed, failed or "
+                "still running). Finish it first (run its command again: it resumes), or set "
+                "TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE True to build on its latest checkpoint "
+                "(recorded as unfinished).")
+        print(f"Warning: building on the unfinished backbone run {run_dir} "
+              "(TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE).")
+        return False
+
+    def check_backbone_clip(self, run_dir, path):
+        """Refuse a backbone checkpoint recorded as built on other CLIP weights than this run's."""
+        if path is None or not os.path.isfile(path):
+            return
+        recorded = read_checkpoint(path, "backbone checkpoint", "").get(built_on.KEY)
+        built_on.check_same(
+            recorded, {"clip_weights": built_on.clip_weights(self.cfg)},
+            f"The backbone checkpoint {path}",
+            f"Set MODEL.BACKBONE.NAME to the CLIP weights that backbone was trained with, or "
+            f"point TRAINER.FVGPT.BACKBONE_DIR to a backbone trained with these.",
+            parts=["clip_weights"])
+
+    def built_on(self):
+        """Also the backbone checkpoint: its file, SHA-256 and whether its run had finished."""
+        parts = dict(super().built_on())
+        if self.backbone_meta is not None:
+            meta = self.backbone_meta
+            parts["backbone"] = {"file": meta["checkpoint"], "sha256": meta["checkpoint_sha256"],
+                                 "finished": meta["finished"]}
+        return parts
 
     def require_backbone(self):
         if self.backbone_meta is None:
@@ -143,7 +206,10 @@ class FVGPTTrainer(ResumableTrainerX):
         self.require_backbone()
         return super().test(split)
 
-    def before_train(self):
+    def check_inputs(self):
+        """The backbone, its classes and training images, and the training masks."""
+        if self.inputs_checked:
+            return
         self.require_backbone()
         trained = self.backbone.trained_classes
         if trained is not None and trained != self.num_classes:
@@ -155,6 +221,10 @@ class FVGPTTrainer(ResumableTrainerX):
             )
         self.check_same_shots()
         self.check_training_masks()
+        self.inputs_checked = True
+
+    def before_train(self):
+        self.check_inputs()
         super().before_train()
 
     def check_training_masks(self):
@@ -215,6 +285,10 @@ class FVGPTTrainer(ResumableTrainerX):
             "its saved epochs as --load-epoch; if the file is damaged, run that training "
             "again (same command: it resumes, or retrains with --start-over).")
         self.check_backbone_of_checkpoint(checkpoint, path)
+        built_on.check_same(
+            checkpoint.get(built_on.KEY), self.built_on(), path,
+            "Set MODEL.BACKBONE.NAME to the CLIP weights the head was trained with.",
+            parts=["clip_weights"])
         self.head.load_state_dict(checkpoint["state_dict"])
         print(f"Loaded {path} (epoch {checkpoint['epoch']})")
         self.choose_test_branch(checkpoint.get("fvgpt_meta") or {}, path)

@@ -6,6 +6,7 @@ The paper tunes FVG-PT on exactly the backbone's few-shot training data. A run's
 used (``split_fewshot/shot_K-seed_S.pkl`` of CoOp-family readers). ``train.py`` writes it for
 every run; an FVG-PT run compares its own list with its backbone run's record.
 """
+import collections
 import hashlib
 import json
 import os
@@ -32,7 +33,10 @@ def training_images(cfg, dataset):
     images = sorted([os.path.relpath(os.path.abspath(item.impath), root), int(item.label)]
                     for item in dataset.train_x)
     digest = hashlib.sha256(json.dumps(images).encode()).hexdigest()
-    return {"sha256": digest, "n_images": len(images), "fewshot_cache": fewshot_cache(cfg, dataset),
+    per_class = collections.Counter(label for _, label in images)
+    return {"sha256": digest, "n_images": len(images),
+            "shots_per_class": {"min": min(per_class.values(), default=0),
+                                "max": max(per_class.values(), default=0)}, "fewshot_cache": fewshot_cache(cfg, dataset),
             "dataset": cfg.DATASET.NAME, "num_shots": cfg.DATASET.NUM_SHOTS, "seed": cfg.SEED,
             "subsample_classes": cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"), "root": root,
             "images": images}
@@ -57,6 +61,12 @@ def record_training_images(cfg, dataset, output_dir):
     os.replace(path + ".tmp", path)
     print(f"Training images: {record['n_images']} (sha256 {record['sha256'][:12]}), "
           f"{describe_cache(record)}")
+    fewest = record["shots_per_class"]["min"]
+    if 0 < cfg.DATASET.NUM_SHOTS and fewest < cfg.DATASET.NUM_SHOTS:
+        print(f"Note: DATASET.NUM_SHOTS is {cfg.DATASET.NUM_SHOTS}, but some classes have only "
+              f"{fewest} training images: this run trains on {fewest} to "
+              f"{record['shots_per_class']['max']} per class (recorded as shots_per_class in "
+              f"{RECORD_FILE}, the checkpoints and result.json).")
     return record
 
 

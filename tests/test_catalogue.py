@@ -4,11 +4,13 @@ Each case runs train.py (or the mask checker) and checks the exit status, that t
 message names the file or key at fault, and that no file that existed before changed.
 """
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import pickle
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -216,3 +218,194 @@ def test_mask_faults_through_the_checker(fault, tmp_path, capsys):
         status = check_masks(["--root", tree.root, "--import", "datasets.all", "--dataset-config-file",
                               os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])])
     assert status == 1 and mask in capsys.readouterr().out
+
+
+# ---- a run owns its folder, knows what it is built on, and claims it only once checked
+
+def fvgpt_on(backbone, root, out, small_clip, *opts, **kwargs):
+    return train_py(*train_py_command(root, out, "FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR",
+                                      str(backbone), "DATASET.SUBSAMPLE_CLASSES", "base", *opts,
+                                      small_clip=small_clip, **kwargs))
+
+
+def write_lock(folder, pid):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run.lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
+                                                 "token": "another process"}))
+
+
+def test_a_folder_in_use_by_a_live_process_is_refused_and_a_left_over_lock_taken_over(
+        world_root, small_clip, tmp_path):
+    out = tmp_path / "run"
+    write_lock(out, os.getpid())  # this test's own process: alive, on this host
+    (out / "log.txt").write_text("the other process's log")
+    for flags in ((), ("--start-over",)):  # a second process; a --start-over while it runs
+        with nothing_changes(tmp_path):
+            code, log = zero_shot(world_root, out, small_clip, flags=flags)
+        assert code == 1 and f"{out} is in use by process {os.getpid()} on host" in log, log[-2000:]
+        assert "Nothing was changed" in log and sorted(os.listdir(tmp_path)) == ["run"]
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid now names no process
+    write_lock(out, gone.pid)
+    code, log = zero_shot(world_root, out, small_clip)
+    assert code == 0 and "Taking over" in log, log[-2000:]
+    assert not (out / "run.lock").exists()  # released at exit
+
+
+def test_a_run_whose_folder_was_moved_aside_writes_nothing_more(tmp_path):
+    from fvgpt import run_folder
+    out = tmp_path / "run"
+    run_folder.lock(str(out))
+    try:
+        run_folder.check_owner(str(out), "a checkpoint")  # still its own
+        out.rename(tmp_path / "run.replaced")  # --start-over by another process ...
+        write_lock(out, os.getpid() + 1)  # ... which holds the new folder
+        with pytest.raises(run_folder.RunFolderError, match=f"no longer owns {out}"):
+            run_folder.check_owner(str(out), str(out / "prompt_learner" / "model.pth.tar-2"))
+    finally:
+        run_folder.unlock(str(out))
+    assert (out / "run.lock").exists()  # the new holder's lock is left alone
+
+
+@pytest.mark.parametrize("case", ["bad choice", "unknown data set", "unknown trainer",
+                                  "missing masks", "eval-only without model dir"])
+def test_a_run_that_fails_at_start_up_does_not_claim_the_folder(case, world_root, small_clip,
+                                                                 coop_run, tmp_path):
+    out = tmp_path / "out"
+    fvgpt = ("FVGPT_CoOp", "TRAINER.FVGPT.BACKBONE_DIR", str(coop_run),
+             "DATASET.SUBSAMPLE_CLASSES", "base")
+    cmd, message = {
+        "bad choice": ((*fvgpt, "TRAINER.FVGPT.EMPTY_MASK", "drop"), "EMPTY_MASK must be one of"),
+        "unknown data set": (("CoOp", "DATASET.NAME", "FGWorlds"), "FGWorlds"),
+        "unknown trainer": (("CoOp",), "CoOP"),
+        "missing masks": ((*fvgpt, "TRAINER.FVGPT.MASK_ROOT", str(tmp_path / "no_masks")),
+                          str(tmp_path / "no_masks")),
+        "eval-only without model dir": (("CoOp",), "--eval-only needs --model-dir"),
+    }[case]
+    flags = {"eval-only without model dir": ["--eval-only"],
+             "unknown trainer": ["--trainer", "CoOP"]}.get(case, [])
+    with nothing_changes(tmp_path, coop_run):
+        code, log = train_py(*train_py_command(world_root, out, *cmd, small_clip=small_clip,
+                                               flags=flags))
+    assert code == 1 and message in log, log[-2000:]
+    assert not (out / "run_config.yaml").exists() and not (out / "run.lock").exists()
+
+
+def test_a_config_key_typo_gets_the_closest_key(world_root, small_clip, tmp_path):
+    code, log = zero_shot(world_root, tmp_path / "out", small_clip, "TRAINER.COOP.NCTX", "4")
+    assert code == 1 and "Unknown config key TRAINER.COOP.NCTX in the command line: did you " \
+                         "mean TRAINER.COOP.N_CTX or" in log and "Traceback" not in log
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_from_another_run_folder_is_refused(world_root, small_clip, coop_run, tmp_path):
+    with nothing_changes(tmp_path, coop_run):
+        code, log = train_py(*train_py_command(world_root, tmp_path / "out", "CoOp",
+                                               "OPTIM.LR", "0.001", small_clip=small_clip,
+                                               flags=["--resume", str(coop_run)]))
+    assert code == 1 and f"--resume {coop_run} is not this run's folder" in log
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrected_command_after_a_failed_start_records_real_shots_then_a_damaged_result(
+        world_copy, small_clip, tmp_path):
+    out = tmp_path / "out"
+    code, log = zero_shot(world_copy, out, small_clip, "DATASET.NAME", "FGWorlds")
+    assert code == 1
+    code, log = zero_shot(world_copy, out, small_clip, "DATASET.NUM_SHOTS", "64")
+    assert code == 0, log[-2000:]
+    result = json.loads((out / "result.json").read_text())
+    assert result["num_shots"] == 64
+    shots = result["built_on"]["training_images"]["shots_per_class"]
+    assert 0 < shots["min"] <= shots["max"] < 64  # FG-World has fewer training images
+    assert result["built_on"]["clip_weights"]["file"] == small_clip
+
+    (out / "result.json").write_text(json.dumps(result)[:40])  # truncated
+    with nothing_changes(tmp_path):
+        code, log = zero_shot(world_copy, out, small_clip, "DATASET.NUM_SHOTS", "64")
+    assert code == 1 and f"{out / 'result.json'} is unreadable" in log
+    assert f"Delete {out / 'result.json'}" in log and "Traceback" not in log
+
+
+def other_clip(small_clip, tmp_path, **widths):
+    """Another small CLIP: other random weights, and the widths given."""
+    from clip.model import CLIP
+    from conftest import SMALL_CLIP
+    torch.manual_seed(1)
+    path = tmp_path / f"other_clip{'_'.join(map(str, widths.values()))}.pt"
+    torch.save(CLIP(**{**SMALL_CLIP, **widths}).state_dict(), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("widths", [{}, {"transformer_width": 128}], ids=["same width", "other width"])
+def test_a_backbone_trained_with_other_clip_weights_is_refused(widths, world_root, small_clip,
+                                                               coop_run, tmp_path):
+    clip_file = other_clip(small_clip, tmp_path, **widths)
+    with nothing_changes(tmp_path, coop_run):
+        code, log = fvgpt_on(coop_run, world_root, tmp_path / "fvgpt", clip_file,
+                             "MODEL.BACKBONE.NAME", clip_file)
+    assert code == 1 and "other clip_weights" in log, log[-2000:]
+    assert small_clip in log and clip_file in log and "Traceback" not in log
+    assert not (tmp_path / "fvgpt" / "run_config.yaml").exists()
+    if not widths:  # evaluating the backbone itself on other weights of the same shape
+        with nothing_changes(tmp_path, coop_run):
+            code, log = train_py(*train_py_command(
+                world_root, tmp_path / "coop_new", "CoOp", "DATASET.SUBSAMPLE_CLASSES", "new",
+                "MODEL.BACKBONE.NAME", clip_file, small_clip=small_clip,
+                flags=["--eval-only", "--model-dir", str(coop_run), "--load-epoch", "2"]))
+        assert code == 1 and "other clip_weights" in log and clip_file in log, log[-2000:]
+        assert not (tmp_path / "coop_new" / "result.json").exists()
+
+
+def test_fvgpt_on_an_unfinished_backbone_then_a_retrained_backbone(world_root, small_clip,
+                                                                   coop_run, tmp_path):
+    backbone = tmp_path / "coop"
+    shutil.copytree(coop_run, backbone)
+    (backbone / "result.json").unlink()  # as a killed backbone run
+    out = tmp_path / "fvgpt"
+    with nothing_changes(tmp_path):
+        code, log = fvgpt_on(backbone, world_root, out, small_clip)
+    assert code == 1 and f"The backbone run {backbone} is unfinished" in log
+    assert "TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE" in log and "Traceback" not in log
+    assert not (out / "run_config.yaml").exists()
+
+    allow = ("TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE", "True")
+    code, log = fvgpt_on(backbone, world_root, out, small_clip, *allow)
+    assert code == 0, log[-2000:]
+    recorded = json.loads((out / "result.json").read_text())["built_on"]["backbone"]
+    checkpoint = backbone / "prompt_learner" / "model.pth.tar-2"
+    assert recorded["file"] == str(checkpoint) and recorded["finished"] is False
+
+    (out / "result.json").unlink()  # as a kill before the final test ...
+    saved = torch.load(checkpoint, weights_only=False)
+    saved["state_dict"]["ctx"] += 1.0  # ... and the backbone trained again meanwhile
+    torch.save(saved, checkpoint)
+    with nothing_changes(tmp_path):
+        code, log = fvgpt_on(backbone, world_root, out, small_clip, *allow)
+    assert code == 1 and "other backbone than this run uses" in log, log[-2000:]
+    assert recorded["sha256"][:12] in log and str(out / "fvgpt_head") in log
+    assert not (out / "result.json").exists()
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.pth.tar-1"
+    path.write_bytes(b"the previous checkpoint")
+
+    def disk_full(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def torch_disk_full(tmp):  # torch's writer says only "file write failed"
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")
+
+    for write in (disk_full, torch_disk_full):
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 0))
+        with nothing_changes(tmp_path), pytest.raises(OSError) as err:
+            atomic_write(str(path), write)
+        assert f"Cannot write {path}: no space left on the device" in str(err.value)
+        assert os.listdir(tmp_path) == [path.name]

@@ -151,6 +151,7 @@ def test_backbone_with_another_class_count_is_named(world, small_clip, tmp_path)
     train(world, coop_all, "CoOp", "DATASET.SUBSAMPLE_CLASSES", "all", "TEST.NO_TEST", "True",
           small_clip=small_clip)
     code, log = fvgpt(world, coop_all, tmp_path / "out", "DATASET.SUBSAMPLE_CLASSES", "base",
+                      "TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE", "True",  # NO_TEST: no result.json
                       small_clip=small_clip, check=False)
     checkpoint = str(coop_all / "prompt_learner" / "model.pth.tar-1")
     assert code != 0 and "trained on 36 classes" in log and checkpoint in log

@@ -50,4 +50,5 @@ class CoOp(PromptTuningTrainer):
         name = "model.pth.tar-" + str(epoch) if epoch else "model-best.pth.tar"
         path = os.path.join(directory, "prompt_learner", name)
         print(f"Loading prompt_learner from {path}")
+        self.check_evaluated_checkpoint(path)
         load_prompt_learner(self.model.prompt_learner, path, type(self).__name__)

@@ -91,5 +91,6 @@ class MMRL(ResumableTrainerX):
         """Load a run of this trainer or of upstream MMRL (either checkpoint folder name)."""
         path = checkpoint_path(directory, epoch)
         print(f"Loading MMRL from {path}")
+        self.check_evaluated_checkpoint(path)
         load_checkpoint(self.model, path)
         self.inference_state = None

@@ -125,4 +125,5 @@ class PromptSRC(PromptTuningTrainer):
         name = "model.pth.tar-" + str(epoch) if epoch else "model-best.pth.tar"
         path = os.path.join(directory, MODEL_NAME, name)
         print(f"Loading {MODEL_NAME} prompts from {path}")
+        self.check_evaluated_checkpoint(path)
         load_prompts(self.model, path)
