@@ -100,18 +100,22 @@ def main(argv=None):
     ensure_world(args.root)
     times = {f"make_masks {m}": make(args.root, m) for m in METHODS}
     rels = image_paths(args.root)
+    sources = mask_roots(args.root)
     rows = []
-    for source, mask_root in mask_roots(args.root).items():
+    for source, mask_root in sources.items():
         iou, empty = quality(args.root, mask_root, rels)
-        row = {"source": source, "iou": iou, "empty": empty}
+        rows.append({"source": source, "iou": iou, "empty": empty})
         print(f"{source}: mean IoU {iou:.3f}, empty {100 * empty:.1f} % of {len(rels)} masks", flush=True)
-        if not args.iou_only:
-            name = source.split(" (")[0].replace(" ", "_")
-            results = [ablation.run_variant(args, name, ["TRAINER.FVGPT.MASK_ROOT", mask_root], seed)
-                       for seed in args.seeds]
-            row.update(summarise({source: [{"base": r["base"]["accuracy"], "new": r["new"]["accuracy"],
-                                            "d_fg": r["base"]["d_fg"]} for r in results]})[0])
-        rows.append(row)
+    if not args.iou_only:
+        per_seed = {source: [] for source in sources}
+        for seed in args.seeds:  # seed by seed, so that an early stop still compares every source
+            for source, mask_root in sources.items():
+                name = source.split(" (")[0].replace(" ", "_")
+                r = ablation.run_variant(args, name, ["TRAINER.FVGPT.MASK_ROOT", mask_root], seed)
+                per_seed[source].append({"base": r["base"]["accuracy"], "new": r["new"]["accuracy"],
+                                         "d_fg": r["base"]["d_fg"]})
+        for row, summary in zip(rows, summarise(per_seed)):
+            row.update(summary)
 
     lines = [f"FG-World mask sources ({len(rels)} images; make_masks time: "
              + ", ".join(f"{k.split()[1]} {v:.0f}s" for k, v in times.items())
