@@ -5,8 +5,8 @@ world ships; then CoOp + FVG-PT trained on each source, base-to-new, mean ± std
 1. ``make_masks`` writes each method's masks for every FG-World image under
    ``ROOT/mask_make_<method>`` (a CLI call; skipped where done, so the script resumes).
 2. Mask quality over all 2880 images against ``ROOT/mask_exact``: mean IoU (an empty mask has
-   IoU 0) and share of empty masks; for the methods, the segmenter masks (``ROOT/mask``) and the
-   exact masks themselves.
+   IoU 0), share of empty masks, mean foreground area; for the methods, the segmenter masks
+   (``ROOT/mask``) and the exact masks themselves.
 3. CoOp + FVG-PT (``configs/trainers/FVGPT_CoOp/world.yaml``, as the main job) with
    ``TRAINER.FVGPT.MASK_ROOT`` set to each source, on the main job's CoOp backbone runs
    (``--backbone-output``, trained there if missing); every run is a train.py call made by
@@ -75,15 +75,17 @@ def read_binary(path):
 
 
 def quality(root, mask_root, rels):
-    """(mean IoU with the exact masks, share of empty masks) of the masks under ``mask_root``."""
-    ious, empty = [], 0
+    """(mean IoU with the exact masks, share of empty masks, mean foreground area) of the masks
+    under ``mask_root``."""
+    ious, empty, areas = [], 0, []
     for rel in rels:
         mask = read_binary(os.path.join(mask_root, rel))
         exact = read_binary(os.path.join(root, "mask_exact", rel))
         union = (mask | exact).sum()
         ious.append((mask & exact).sum() / union if union else 1.0)
         empty += not mask.any()
-    return float(np.mean(ious)), empty / len(rels)
+        areas.append(mask.mean())
+    return float(np.mean(ious)), empty / len(rels), float(np.mean(areas))
 
 
 def main(argv=None):
@@ -103,9 +105,10 @@ def main(argv=None):
     sources = mask_roots(args.root)
     rows = []
     for source, mask_root in sources.items():
-        iou, empty = quality(args.root, mask_root, rels)
-        rows.append({"source": source, "iou": iou, "empty": empty})
-        print(f"{source}: mean IoU {iou:.3f}, empty {100 * empty:.1f} % of {len(rels)} masks", flush=True)
+        iou, empty, area = quality(args.root, mask_root, rels)
+        rows.append({"source": source, "iou": iou, "empty": empty, "area": area})
+        print(f"{source}: mean IoU {iou:.3f}, empty {100 * empty:.1f} % of {len(rels)} masks, "
+              f"mean foreground area {area:.3f}", flush=True)
     if not args.iou_only:
         per_seed = {source: [] for source in sources}
         for seed in args.seeds:  # seed by seed, so that an early stop still compares every source
@@ -117,13 +120,15 @@ def main(argv=None):
         for row, summary in zip(rows, summarise(per_seed)):
             row.update(summary)
 
-    lines = [f"FG-World mask sources ({len(rels)} images; make_masks time: "
-             + ", ".join(f"{k.split()[1]} {v:.0f}s" for k, v in times.items())
-             + f"; seeds {args.seeds}; {time.time() - start:.0f}s in all)", "",
-             "| mask source | mean IoU with exact | empty masks | CoOp + FVG-PT base | new | HM | "
-             "D_fg (base test, own masks) |", "|---|---|---|---|---|---|---|"]
+    runs = "no training" if args.iou_only else f"seeds {args.seeds}"
+    lines = [f"FG-World mask sources ({len(rels)} images; make_masks calls, which skip masks made "
+             "before: " + ", ".join(f"{k.split()[1]} {v:.0f}s" for k, v in times.items())
+             + f"; {runs}; {time.time() - start:.0f}s in all)", "",
+             "| mask source | mean IoU with exact | empty masks | mean foreground area | "
+             "CoOp + FVG-PT base | new | HM | D_fg (base test, own masks) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [f"{r['iou']:.3f}", f"{100 * r['empty']:.1f} %"]
+        cells = [f"{r['iou']:.3f}", f"{100 * r['empty']:.1f} %", f"{r['area']:.3f}"]
         cells += ([f"{r[k]:.2f} ± {r[k + '_std']:.2f}" for k in ("base", "new", "hm")]
                   + [f"{r['d_fg']:.4f} ± {r['d_fg_std']:.4f}"] if "hm" in r else ["not run"] * 4)
         lines.append(f"| {r['source']} | " + " | ".join(cells) + " |")
