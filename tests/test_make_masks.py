@@ -152,6 +152,15 @@ def test_each_method_writes_a_complete_mask_tree_that_check_masks_accepts(small_
         assert "a photo of a red circle." in small_world[4].read_text().splitlines()
 
 
+def test_an_unregistered_data_set_is_named_with_the_fix(world_root, tmp_path, capsys):
+    config = tmp_path / "unknown.yaml"
+    config.write_text('DATASET:\n  NAME: "NotRegistered"\n')
+    assert make_masks_cli(["--root", str(world_root), "--dataset-config-file", str(config),
+                           "--mask-root", str(tmp_path / "masks")]) == 2
+    assert "'NotRegistered' is not registered" in capsys.readouterr().err
+    assert not (tmp_path / "masks").exists()
+
+
 def test_default_prompts_are_the_papers_table_9():
     assert default_prompt("OxfordPets") == "The pet in the middle."
     assert default_prompt("Caltech101") == "A huge {}."

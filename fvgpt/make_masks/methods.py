@@ -86,7 +86,14 @@ class GrabCut(MaskMethod):
         return {"margin": self.margin, "iterations": self.iterations}
 
     def segment(self, requests):
-        return [self._one(load_rgb(r.image_path)) for r in requests]
+        masks = []
+        for r in requests:
+            try:
+                masks.append(self._one(load_rgb(r.image_path)))
+            except self.cv2.error as e:
+                raise MakeMasksError(f"GrabCut failed on {r.image_path} ({e}). Try another "
+                                     "--grabcut-margin, or another method.") from None
+        return masks
 
     def _one(self, rgb):
         cv2 = self.cv2
