@@ -6,7 +6,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
