@@ -53,10 +53,11 @@ def make_masks(images, root, mask_root, method, prompt_template, dataset_name, r
             summary.made_before += 1
         else:
             other_settings.append((impath, classname, mask_path))
+            other = owner
     if other_settings and not replace:
         raise MakeMasksError(
-            f"{len(other_settings)} mask(s) in {mask_root}, e.g. {other_settings[0][2]}, were "
-            f"written by make_masks with other settings ({record.settings[-1]}) than this run's "
+            f"{len(other_settings)} mask(s) in {mask_root}, e.g. {other_settings[-1][2]}, were "
+            f"written by make_masks with other settings ({other}) than this run's "
             f"({settings}). Nothing was changed. Pass --replace to rewrite the masks make_masks "
             "wrote (it never touches others), or give another --mask-root.")
     todo += other_settings
