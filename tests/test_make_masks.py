@@ -151,6 +151,13 @@ def test_each_method_writes_a_complete_mask_tree_that_check_masks_accepts(small_
         assert "a photo of a red circle." in small_world[4].read_text().splitlines()
 
 
+def test_clip_reads_a_clip_checkpoint_file(small_world, small_clip, tmp_path):
+    assert run(small_world, tmp_path, "--method", "clip", "--clip-model", small_clip) == 0
+    record = MaskRecord(str(tmp_path), "SmallFGWorld")
+    assert record.settings[-1]["options"]["model"] == small_clip
+    assert all(record.owner_settings(str(tmp_path / rel)) for rel in expected_masks(small_world[0]))
+
+
 def test_an_unregistered_data_set_is_named_with_the_fix(world_root, tmp_path, capsys):
     config = tmp_path / "unknown.yaml"
     config.write_text('DATASET:\n  NAME: "NotRegistered"\n')
