@@ -25,8 +25,11 @@ setup(
         "matplotlib",  # the gain plot of python -m sweeps.tables
     ],
     extras_require={
+        # "masks": the grabcut method of python -m fvgpt.make_masks.
+        "masks": ["opencv-python-headless"],
         # "test" also brings what the real Dassl.pytorch needs to import (its requirements.txt),
-        # so the real-Dassl tests can run next to the built-in engine's.
-        "test": ["pytest", "tensorboard", "scikit-learn", "tabulate", "gdown", "wilds", "pandas"],
+        # so the real-Dassl tests can run next to the built-in engine's; and OpenCV for grabcut.
+        "test": ["pytest", "tensorboard", "scikit-learn", "tabulate", "gdown", "wilds", "pandas",
+                 "opencv-python-headless"],
     },
 )
