@@ -10,13 +10,12 @@ import zipfile
 
 import torch
 
-import clip
+from .clip_import import clip
 
 # Models that ship with fvgpt, by name (fvgpt/world/README.md says how each was made).
 EMBEDDED_MODELS = {
     "TinyCLIP-World": os.path.join(os.path.dirname(__file__), "world", "assets", "tiny_clip_world.pt"),
 }
-from clip.model import build_model
 
 
 def clip_cache_dirs(cache_dir=""):
@@ -78,7 +77,7 @@ def load_clip(name, cache_dir=""):
     if isinstance(state_dict, dict) and "state_dict" in state_dict:
         state_dict = state_dict["state_dict"]
     try:
-        return build_model(state_dict).eval()
+        return clip.model.build_model(state_dict).eval()
     except (KeyError, RuntimeError) as e:
         raise RuntimeError(f"{path} is not a CLIP state dict ({e!r}).") from None
 

@@ -11,12 +11,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import clip
-from clip.simple_tokenizer import SimpleTokenizer
-
 from ..checkpoints import read_backbone_state_dict
+from ..clip_import import clip
 
-_tokenizer = SimpleTokenizer()
+_tokenizer = clip.simple_tokenizer.SimpleTokenizer()
 
 
 def tokenize_classnames(classnames, template):
