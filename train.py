@@ -10,7 +10,7 @@ from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
-from fvgpt.config import add_project_config, apply_mmrl_dataset_overrides
+from fvgpt.config import add_project_config, apply_mmrl_dataset_overrides, config_opts, merge_config_file
 from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
@@ -49,12 +49,13 @@ def setup_cfg(args):
     cfg = get_cfg_default()
     add_project_config(cfg)
     if args.dataset_config_file:
-        cfg.merge_from_file(args.dataset_config_file)
+        merge_config_file(cfg, args.dataset_config_file)
     if args.config_file:
-        cfg.merge_from_file(args.config_file)
+        merge_config_file(cfg, args.config_file)  # also upstream KgCoOp's (bool CTX_INIT)
     reset_cfg(cfg, args)
-    cfg.merge_from_list(args.opts)
-    apply_mmrl_dataset_overrides(cfg, args.opts)
+    opts = config_opts(cfg, args.opts)
+    cfg.merge_from_list(opts)
+    apply_mmrl_dataset_overrides(cfg, opts)
     cfg.freeze()
     return cfg
 

@@ -7,6 +7,11 @@ import copy
 
 from yacs.config import CfgNode as CN
 
+# htyao89/KgCoOp declares TRAINER.COOP.CTX_INIT a bool, and any true value initialises the
+# context from these hard-coded words (KgCoOp/trainers/kgcoop.py:94-104); CoOp's is a string.
+KGCOOP_CTX_WORDS = "a photo of a"
+BOOL_OR_WORDS_KEYS = ("TRAINER.COOP.CTX_INIT",)
+
 
 def add_coop_config(cfg):
     """CoOp's keys, with CoOp's defaults (KaiyangZhou/CoOp, train.py extend_cfg)."""
@@ -138,3 +143,40 @@ def _add_missing(cfg, defaults):
             setattr(cfg, key, copy.deepcopy(value))
         elif isinstance(value, CN) and isinstance(cfg[key], CN):
             _add_missing(cfg[key], value)
+
+
+def _lookup(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _words_for_bool(value):
+    return KGCOOP_CTX_WORDS if value else ""
+
+
+def merge_config_file(cfg, path):
+    """``cfg.merge_from_file(path)``; where ``cfg`` declares a BOOL_OR_WORDS_KEYS key a string
+    and the file sets a bool (upstream KgCoOp's ``CTX_INIT: True``), the bool becomes KgCoOp's
+    words (True: KGCOOP_CTX_WORDS, False: "")."""
+    with open(path) as f:
+        loaded = cfg.load_cfg(f)
+    for key in BOOL_OR_WORDS_KEYS:
+        value, parent = _lookup(loaded, key), _lookup(loaded, key.rsplit(".", 1)[0])
+        if isinstance(value, bool) and isinstance(_lookup(cfg, key), str):
+            parent[key.rsplit(".", 1)[1]] = _words_for_bool(value)
+    cfg.merge_from_other_cfg(loaded)
+
+
+def config_opts(cfg, opts):
+    """Command-line ``KEY VALUE`` pairs with KgCoOp's bool CTX_INIT (``True``/``False``) as
+    words where ``cfg`` declares the key a string (see ``merge_config_file``)."""
+    opts = list(opts or [])
+    for i in range(0, len(opts) - 1, 2):
+        if (opts[i] in BOOL_OR_WORDS_KEYS and opts[i + 1] in ("True", "False")
+                and isinstance(_lookup(cfg, opts[i]), str)):
+            opts[i + 1] = _words_for_bool(opts[i + 1] == "True")
+    return opts

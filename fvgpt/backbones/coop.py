@@ -13,8 +13,21 @@ import torch.nn.functional as F
 
 from ..checkpoints import read_backbone_state_dict
 from ..clip_import import clip
+from ..config import KGCOOP_CTX_WORDS
 
 _tokenizer = clip.simple_tokenizer.SimpleTokenizer()
+
+
+def context_init_words(ctx_init):
+    """TRAINER.COOP.CTX_INIT as initialisation words ("" = random context): a phrase (CoOp's
+    string), or KgCoOp's bool (True: KgCoOp's hard-coded words, False: random)."""
+    if ctx_init is True:
+        return KGCOOP_CTX_WORDS
+    if ctx_init is False or ctx_init == "":
+        return ""
+    if not isinstance(ctx_init, str):
+        raise ValueError(f"TRAINER.COOP.CTX_INIT must be words or a bool, got {ctx_init!r}")
+    return ctx_init.replace("_", " ")
 
 
 def tokenize_classnames(classnames, template):
@@ -75,8 +88,8 @@ class PromptLearner(nn.Module):
         super().__init__()
         n_cls, n_ctx = len(classnames), coop_cfg.N_CTX
         dim = clip_model.ln_final.weight.shape[0]
-        if coop_cfg.CTX_INIT:
-            words = coop_cfg.CTX_INIT.replace("_", " ")
+        words = context_init_words(coop_cfg.CTX_INIT)
+        if words:
             n_ctx = len(words.split(" "))
             ctx = context_from_words(clip_model, words, n_ctx)
             if coop_cfg.CSC:
