@@ -96,4 +96,10 @@ def set_precision(clip_model, prec, device):
 def clip_from_config(cfg, prec, device):
     """CLIP named by ``MODEL.BACKBONE``, cast for ``prec`` and moved to ``device``."""
     model = load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CLIP_CACHE_DIR)
+    resolution = model.visual.input_resolution
+    if list(cfg.INPUT.SIZE) != [resolution, resolution]:
+        raise ValueError(
+            f"INPUT.SIZE = {tuple(cfg.INPUT.SIZE)} but the CLIP MODEL.BACKBONE.NAME="
+            f"{cfg.MODEL.BACKBONE.NAME!r} takes {resolution} x {resolution} images: set "
+            f"INPUT.SIZE ({resolution}, {resolution}) (as the backbone run did).")
     return set_precision(model, prec, device).to(device)

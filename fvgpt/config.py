@@ -7,6 +7,8 @@ import copy
 
 from yacs.config import CfgNode as CN
 
+from .backbone_settings import remember_defaults
+
 # htyao89/KgCoOp declares TRAINER.COOP.CTX_INIT a bool, and any true value initialises the
 # context from these hard-coded words (KgCoOp/trainers/kgcoop.py:94-104); CoOp's is a string.
 KGCOOP_CTX_WORDS = "a photo of a"
@@ -121,6 +123,7 @@ def add_project_config(cfg):
     cfg.TEST.FOREGROUND_SHIFT_INDEX = False  # also report D_fg on the test split (needs test masks)
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (CoOp/CoCoOp convention)
     cfg.MODEL.BACKBONE.CLIP_CACHE_DIR = ""  # extra folder searched for named OpenAI weights
+    remember_defaults(cfg)  # what "left at its default" means for backbone settings
 
 
 def add_config(cfg):
@@ -134,6 +137,7 @@ def add_config(cfg):
     ours.MODEL.BACKBONE = CN()
     add_project_config(ours)
     _add_missing(cfg, ours)
+    remember_defaults(cfg)
     return cfg
 
 

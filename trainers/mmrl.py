@@ -90,6 +90,5 @@ class MMRL(ResumableTrainerX):
     def load_model(self, directory, epoch=None):
         """Load a run of this trainer or of upstream MMRL (either checkpoint folder name)."""
         path = checkpoint_path(directory, epoch)
-        print(f"Loading MMRL from {path}")
         load_checkpoint(self.model, path)
         self.inference_state = None
