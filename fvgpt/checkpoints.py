@@ -77,7 +77,7 @@ def saved_checkpoint(folder, epoch=None, what="checkpoint"):
     The log names the file and which case chose it; FileNotFoundError when nothing is saved."""
     if epoch and epoch > 0:
         path = os.path.join(folder, f"model.pth.tar-{epoch}")
-        print(f"Loading {path} (epoch {epoch}, as asked)")
+        print(f"Loading {path} (epoch {epoch})")
         return path
     saved = sorted((int(m[1]), m[0]) for m in (re.fullmatch(r"model\.pth\.tar-(\d+)", f) for f in
                    (os.listdir(folder) if os.path.isdir(folder) else [])) if m)

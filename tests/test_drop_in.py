@@ -745,3 +745,23 @@ def test_the_drop_in_in_an_mmrl_style_repository(engine, small_clip, tmp_path, r
                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR",
                             out / "own", check=False)
         assert code != 0 and "The TRAINER must be either MMRL or MMRLpp." in refused
+
+
+def test_upstream_kgcoop_config_files_merge_into_this_train_py(tmp_path):
+    """KgCoOp's own files set CTX_INIT to a bool (configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml);
+    this project declares it a string of words: True is KgCoOp's "a photo of a", False is ""."""
+    from dassl.config import get_cfg_default
+
+    from fvgpt.backbones.coop import context_init_words
+    from fvgpt.config import add_project_config, config_opts, merge_config_file
+
+    upstream = tmp_path / "vit_b16_ep100_ctxv1.yaml"
+    upstream.write_text("OPTIM:\n  MAX_EPOCH: 100\nTRAINER:\n  COOP:\n    CTX_INIT: True\n")
+    cfg = get_cfg_default()
+    add_project_config(cfg)
+    merge_config_file(cfg, str(upstream))
+    assert cfg.TRAINER.COOP.CTX_INIT == "a photo of a" and cfg.OPTIM.MAX_EPOCH == 100
+    cfg.merge_from_list(config_opts(cfg, ["TRAINER.COOP.CTX_INIT", "False", "TRAINER.COOP.N_CTX", "4"]))
+    assert cfg.TRAINER.COOP.CTX_INIT == "" and cfg.TRAINER.COOP.N_CTX == 4
+    assert [context_init_words(v) for v in (True, False, "", "a_good photo")] == [
+        "a photo of a", "", "", "a good photo"]
