@@ -6,11 +6,12 @@ import torch
 
 import fvgpt  # noqa: F401  makes `dassl` importable (real, else built-in); registers FVGPT_*
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
+from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
 from fvgpt.config import add_project_config, apply_mmrl_dataset_overrides, config_opts, merge_config_file
+from fvgpt.trainer import FVGPTTrainer
 from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
@@ -60,8 +61,19 @@ def setup_cfg(args):
     return cfg
 
 
+def take_backbone_settings(cfg):
+    """FVG-PT on a given backbone run: its settings (N_CTX, depths, ...) into ``cfg`` before the
+    run folder records it (the trainer would take them when built)."""
+    name, fv = cfg.TRAINER.NAME, cfg.TRAINER.FVGPT
+    if name in TRAINER_REGISTRY.registered_names() and fv.BACKBONE_DIR:
+        trainer_class = TRAINER_REGISTRY.get(name)
+        if issubclass(trainer_class, FVGPTTrainer):
+            trainer_class.take_backbone_settings(cfg, fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
+
+
 def main(args):
     cfg = setup_cfg(args)
+    take_backbone_settings(cfg)
     if not args.no_train:
         if args.start_over:
             run_folder.start_over(cfg.OUTPUT_DIR)

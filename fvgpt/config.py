@@ -51,7 +51,7 @@ def add_fvgpt_config(cfg):
     """FVG-PT's keys; defaults follow ../shared/FVGPT_SPEC.md (paper + upstream configs)."""
     c = cfg.TRAINER.FVGPT = CN()
     c.BACKBONE_DIR = ""  # --output-dir of the tuned backbone run (same dataset and seed)
-    c.BACKBONE_EPOCH = 0  # checkpoint epoch of the backbone; 0 = the latest saved
+    c.BACKBONE_EPOCH = 0  # checkpoint epoch of the backbone; 0 = model-best if saved, else the last
     c.PREC = "fp16"  # precision of the frozen CLIP / backbone: fp16, fp32 or amp
     c.ADAPTER_DIM = 64  # FDC bottleneck width
     c.ADAPTER_INIT_SCALE = 1e-3  # scale of each adapter's last layer at init (upstream cfg)

@@ -92,10 +92,17 @@ class FVGPTTrainer(ResumableTrainerX):
         self.backbone.to(self.device)
 
     def adopt_backbone_settings(self, run_dir, epoch):
-        """Take what the backbone run fixes from the run (fvgpt.backbone_settings)."""
-        cls = self.backbone_class
-        path, shapes = cls.checkpoint_settings(run_dir, epoch)
-        adopt_backbone_settings(self.cfg, run_dir, cls.settings_keys, shapes, path, cls.unverifiable_settings)
+        """Take what the backbone run fixes from the run into the config (fvgpt.backbone_settings)."""
+        self.take_backbone_settings(self.cfg, run_dir, epoch)
+
+    @classmethod
+    def take_backbone_settings(cls, cfg, run_dir, epoch):
+        """``adopt_backbone_settings`` on a config before the trainer exists (for a train.py
+        that records the config first, so that the record holds the values used)."""
+        backbone = cls.backbone_class
+        path, shapes = backbone.checkpoint_settings(run_dir, epoch)
+        adopt_backbone_settings(cfg, run_dir, backbone.settings_keys, shapes, path,
+                                backbone.unverifiable_settings)
 
     def load_backbone(self, run_dir, epoch):
         """Load the frozen backbone and describe it in ``self.backbone_meta`` (saved with the head)."""
