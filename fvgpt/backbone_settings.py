@@ -55,8 +55,7 @@ def recorded_config(run_dir):
         if os.path.isfile(path):
             with open(path) as f:
                 record = yaml.safe_load(f) or {}
-            flat = record if all("." in k for k in record) else flatten(record)
-            return flat, path
+            return flatten(record), path  # run_config.yaml is flat already; config.yaml nested
     return None, None
 
 
