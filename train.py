@@ -6,12 +6,15 @@ import torch
 
 import fvgpt  # noqa: F401  makes `dassl` importable (real, else built-in); registers FVGPT_*
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
+from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 from fvgpt import run_folder
+from fvgpt.backbone_settings import BackboneSettingsError
 from fvgpt.built_on import BuiltOnError
-from fvgpt.config import UnknownConfigKey, add_project_config, apply_mmrl_dataset_overrides, merge_checked
+from fvgpt.config import (UnknownConfigKey, add_project_config, apply_mmrl_dataset_overrides,
+                          config_opts, merge_checked, merge_config_file)
+from fvgpt.trainer import FVGPTTrainer
 from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
@@ -50,19 +53,30 @@ def setup_cfg(args):
     cfg = get_cfg_default()
     add_project_config(cfg)
     if args.dataset_config_file:
-        merge_checked(cfg, lambda: cfg.merge_from_file(args.dataset_config_file),
+        merge_checked(cfg, lambda: merge_config_file(cfg, args.dataset_config_file),
                       args.dataset_config_file)
-    if args.config_file:
-        merge_checked(cfg, lambda: cfg.merge_from_file(args.config_file), args.config_file)
+    if args.config_file:  # also upstream KgCoOp's (bool CTX_INIT)
+        merge_checked(cfg, lambda: merge_config_file(cfg, args.config_file), args.config_file)
     reset_cfg(cfg, args)
-    merge_checked(cfg, lambda: cfg.merge_from_list(args.opts), "the command line")
-    apply_mmrl_dataset_overrides(cfg, args.opts)
+    opts = config_opts(cfg, args.opts)
+    merge_checked(cfg, lambda: cfg.merge_from_list(opts), "the command line")
+    apply_mmrl_dataset_overrides(cfg, opts)
     cfg.freeze()
     return cfg
 
 
 # Errors whose message says all (the file or key, and the fix): shown without a traceback.
-USER_ERRORS = (run_folder.RunFolderError, UnknownConfigKey, BuiltOnError)
+USER_ERRORS = (run_folder.RunFolderError, UnknownConfigKey, BuiltOnError, BackboneSettingsError)
+
+
+def take_backbone_settings(cfg):
+    """FVG-PT on a given backbone run: its settings (N_CTX, depths, ...) into ``cfg`` before the
+    run folder records it (the trainer would take them when built)."""
+    name, fv = cfg.TRAINER.NAME, cfg.TRAINER.FVGPT
+    if name in TRAINER_REGISTRY.registered_names() and fv.BACKBONE_DIR:
+        trainer_class = TRAINER_REGISTRY.get(name)
+        if issubclass(trainer_class, FVGPTTrainer):
+            trainer_class.take_backbone_settings(cfg, fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
 
 
 def main(args):
@@ -74,6 +88,7 @@ def main(args):
 
 def run(args):
     cfg = setup_cfg(args)
+    take_backbone_settings(cfg)
     run_folder.check_resume_folder(cfg.RESUME, cfg.OUTPUT_DIR)
     settings = run_folder.run_settings(cfg, args.eval_only, args.model_dir, args.load_epoch)
     if not args.no_train:
@@ -98,7 +113,8 @@ def run(args):
             raise run_folder.RunFolderError(
                 f"--eval-only needs --model-dir for {cfg.TRAINER.NAME}: the --output-dir of "
                 "the training run to evaluate (with --load-epoch for one of its saved epochs; "
-                "without it, its model-best.pth.tar). Nothing was written.")
+                "without it, model-best.pth.tar where saved, else the last epoch). Nothing was "
+                "written.")
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
     elif not args.no_train:
         trainer.check_inputs()  # e.g. FVG-PT's masks and backbone

@@ -5,12 +5,11 @@ built-in engine in ``fvgpt.lite_dassl`` (see ``fvgpt.dassl_backend`` and ``FVGPT
 registers the FVG-PT trainers (``fvgpt.trainers``) in that engine's TRAINER_REGISTRY.
 In another repository's ``extend_cfg``, ``fvgpt.add_config(cfg)`` adds FVG-PT's config keys.
 """
-from .clip_import import import_clip
+from .clip_import import clip  # noqa: F401  the installed clip, whatever clip/ a repository ships
 from .dassl_backend import ensure_dassl
 
 __version__ = "0.1.0"
 
-import_clip()  # before any ``import clip`` below, whatever the setuptools version
 ensure_dassl()
 
 from . import trainers  # noqa: E402,F401  registers FVGPT_* (needs the engine above)

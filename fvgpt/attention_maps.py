@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from clip.model import VisionTransformer
+from .clip_import import clip
 
 
 @contextlib.contextmanager
@@ -35,7 +35,7 @@ def find_visual_encoder(trainer):
     """The CLIP ``VisionTransformer`` a trainer predicts with (there must be exactly one)."""
     models = [m for m in vars(trainer).values() if isinstance(m, torch.nn.Module)]
     found = {id(m): m for model in models for m in model.modules()
-             if isinstance(m, VisionTransformer)}
+             if isinstance(m, clip.model.VisionTransformer)}
     if len(found) != 1:
         raise ValueError(f"Expected one CLIP ViT image encoder in {type(trainer).__name__}, found "
                          f"{len(found)}: Grad-CAM supports ViT CLIP models only")

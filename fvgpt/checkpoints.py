@@ -1,9 +1,12 @@
 """Reading checkpoints with an error that names the file and what to do about it."""
 import errno
 import os
+import re
 import shutil
 
 import torch
+
+BEST_FILE = "model-best.pth.tar"  # Dassl's name for the best-validation checkpoint
 
 
 def atomic_write(path, write, durable=False):
@@ -85,3 +88,25 @@ def read_backbone_state_dict(path, method, key):
         raise CheckpointError(f"{path} is not a {method} checkpoint (no state_dict[{key!r}]): "
                               f"pass a {method} run's --output-dir.")
     return state_dict
+
+
+def saved_checkpoint(folder, epoch=None, what="checkpoint"):
+    """The file to load from a model folder (``<run>/<model name>``), one rule for every trainer:
+    ``model.pth.tar-<epoch>`` when an epoch (> 0) is given; otherwise ``model-best.pth.tar``
+    where the run saved one (Dassl's TEST.FINAL_MODEL best_val), else the last saved epoch.
+    The log names the file and which case chose it; FileNotFoundError when nothing is saved."""
+    if epoch and epoch > 0:
+        path = os.path.join(folder, f"model.pth.tar-{epoch}")
+        print(f"Loading {path} (epoch {epoch})")
+        return path
+    saved = sorted((int(m[1]), m[0]) for m in (re.fullmatch(r"model\.pth\.tar-(\d+)", f) for f in
+                   (os.listdir(folder) if os.path.isdir(folder) else [])) if m)
+    if os.path.isfile(os.path.join(folder, BEST_FILE)):
+        path = os.path.join(folder, BEST_FILE)
+        print(f"Loading {path} (no epoch given: the best-validation checkpoint, which this run saved)")
+        return path
+    if not saved:
+        raise FileNotFoundError(f"No {what} in {folder} (neither model.pth.tar-<epoch> nor {BEST_FILE}).")
+    path = os.path.join(folder, saved[-1][1])
+    print(f"Loading {path} (no epoch given: the last saved epoch, {saved[-1][0]})")
+    return path

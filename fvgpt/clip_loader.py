@@ -10,13 +10,12 @@ import zipfile
 
 import torch
 
-import clip
+from .clip_import import clip
 
 # Models that ship with fvgpt, by name (fvgpt/world/README.md says how each was made).
 EMBEDDED_MODELS = {
     "TinyCLIP-World": os.path.join(os.path.dirname(__file__), "world", "assets", "tiny_clip_world.pt"),
 }
-from clip.model import build_model
 
 
 def clip_cache_dirs(cache_dir=""):
@@ -78,7 +77,7 @@ def load_clip(name, cache_dir=""):
     if isinstance(state_dict, dict) and "state_dict" in state_dict:
         state_dict = state_dict["state_dict"]
     try:
-        return build_model(state_dict).eval()
+        return clip.model.build_model(state_dict).eval()
     except (KeyError, RuntimeError) as e:
         raise RuntimeError(f"{path} is not a CLIP state dict ({e!r}).") from None
 
@@ -97,4 +96,10 @@ def set_precision(clip_model, prec, device):
 def clip_from_config(cfg, prec, device):
     """CLIP named by ``MODEL.BACKBONE``, cast for ``prec`` and moved to ``device``."""
     model = load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CLIP_CACHE_DIR)
+    resolution = model.visual.input_resolution
+    if list(cfg.INPUT.SIZE) != [resolution, resolution]:
+        raise ValueError(
+            f"INPUT.SIZE = {tuple(cfg.INPUT.SIZE)} but the CLIP MODEL.BACKBONE.NAME="
+            f"{cfg.MODEL.BACKBONE.NAME!r} takes {resolution} x {resolution} images: set "
+            f"INPUT.SIZE ({resolution}, {resolution}) (as the backbone run did).")
     return set_precision(model, prec, device).to(device)

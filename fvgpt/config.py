@@ -9,6 +9,13 @@ import re
 
 from yacs.config import CfgNode as CN
 
+from .backbone_settings import remember_defaults
+
+# htyao89/KgCoOp declares TRAINER.COOP.CTX_INIT a bool, and any true value initialises the
+# context from these hard-coded words (KgCoOp/trainers/kgcoop.py:94-104); CoOp's is a string.
+KGCOOP_CTX_WORDS = "a photo of a"
+BOOL_OR_WORDS_KEYS = ("TRAINER.COOP.CTX_INIT",)
+
 
 def add_coop_config(cfg):
     """CoOp's keys, with CoOp's defaults (KaiyangZhou/CoOp, train.py extend_cfg)."""
@@ -46,7 +53,7 @@ def add_fvgpt_config(cfg):
     """FVG-PT's keys; defaults follow ../shared/FVGPT_SPEC.md (paper + upstream configs)."""
     c = cfg.TRAINER.FVGPT = CN()
     c.BACKBONE_DIR = ""  # --output-dir of the tuned backbone run (same dataset and seed)
-    c.BACKBONE_EPOCH = 0  # checkpoint epoch of the backbone; 0 = the latest saved
+    c.BACKBONE_EPOCH = 0  # checkpoint epoch of the backbone; 0 = model-best if saved, else the last
     c.ALLOW_UNFINISHED_BACKBONE = False  # build on a backbone run without result.json
     c.PREC = "fp16"  # precision of the frozen CLIP / backbone: fp16, fp32 or amp
     c.ADAPTER_DIM = 64  # FDC bottleneck width
@@ -120,6 +127,7 @@ def add_project_config(cfg):
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (CoOp/CoCoOp convention)
     cfg.DATASET.WORLD_SEED = 0  # FG-World's generator seed (one world per DATASET.ROOT)
     cfg.MODEL.BACKBONE.CLIP_CACHE_DIR = ""  # extra folder searched for named OpenAI weights
+    remember_defaults(cfg)  # what "left at its default" means for backbone settings
 
 
 def add_config(cfg):
@@ -133,6 +141,7 @@ def add_config(cfg):
     ours.MODEL.BACKBONE = CN()
     add_project_config(ours)
     _add_missing(cfg, ours)
+    remember_defaults(cfg)
     return cfg
 
 
@@ -170,3 +179,40 @@ def _leaf_keys(node, prefix=""):
             yield from _leaf_keys(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}"
+
+
+def _lookup(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _words_for_bool(value):
+    return KGCOOP_CTX_WORDS if value else ""
+
+
+def merge_config_file(cfg, path):
+    """``cfg.merge_from_file(path)``; where ``cfg`` declares a BOOL_OR_WORDS_KEYS key a string
+    and the file sets a bool (upstream KgCoOp's ``CTX_INIT: True``), the bool becomes KgCoOp's
+    words (True: KGCOOP_CTX_WORDS, False: "")."""
+    with open(path) as f:
+        loaded = cfg.load_cfg(f)
+    for key in BOOL_OR_WORDS_KEYS:
+        value, parent = _lookup(loaded, key), _lookup(loaded, key.rsplit(".", 1)[0])
+        if isinstance(value, bool) and isinstance(_lookup(cfg, key), str):
+            parent[key.rsplit(".", 1)[1]] = _words_for_bool(value)
+    cfg.merge_from_other_cfg(loaded)
+
+
+def config_opts(cfg, opts):
+    """Command-line ``KEY VALUE`` pairs with KgCoOp's bool CTX_INIT (``True``/``False``) as
+    words where ``cfg`` declares the key a string (see ``merge_config_file``)."""
+    opts = list(opts or [])
+    for i in range(0, len(opts) - 1, 2):
+        if (opts[i] in BOOL_OR_WORDS_KEYS and opts[i + 1] in ("True", "False")
+                and isinstance(_lookup(cfg, opts[i]), str)):
+            opts[i + 1] = _words_for_bool(opts[i + 1] == "True")
+    return opts

@@ -13,7 +13,6 @@ import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
 from dassl.data.data_manager import DatasetWrapper
-from dassl.data.transforms import INTERPOLATION_MODES
 from dassl.utils import read_image
 
 from .masks import MissingMaskError, empty_mask_error, full_mask, is_empty, mask_path_for, read_mask
@@ -22,6 +21,14 @@ FG_FILLS = ("mean", "black")
 
 # Dassl transform names that act on geometry (applied to both) or on values.
 JOINT_TRANSFORMS = ("random_resized_crop", "random_crop", "random_flip", "center_crop", "normalize")
+# INPUT.INTERPOLATION names, as Dassl maps them (dassl/data/transforms/transforms.py); defined
+# here because Dassl forks differ in what ``dassl.data.transforms`` exports (htyao89/KgCoOp's
+# Dassl.ProGrad.pytorch does not export INTERPOLATION_MODES).
+INTERPOLATION_MODES = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
+                       "nearest": InterpolationMode.NEAREST}
+# RandomResizedCrop's scale range where the config has no INPUT.RRCROP_SCALE: Dassl forks from
+# before that key (Dassl.ProGrad.pytorch) crop with torchvision's default, which this is.
+DEFAULT_RRCROP_SCALE = (0.08, 1.0)
 
 
 class JointTransform:
@@ -37,8 +44,11 @@ class JointTransform:
         self.choices = cfg.INPUT.TRANSFORMS
         self.is_train = is_train
         self.size = list(cfg.INPUT.SIZE)
+        if cfg.INPUT.INTERPOLATION not in INTERPOLATION_MODES:
+            raise ValueError(f"INPUT.INTERPOLATION must be one of {list(INTERPOLATION_MODES)}, "
+                             f"got {cfg.INPUT.INTERPOLATION!r}")
         self.interpolation = INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]
-        self.rrcrop_scale = tuple(cfg.INPUT.RRCROP_SCALE)
+        self.rrcrop_scale = tuple(cfg.INPUT.get("RRCROP_SCALE", DEFAULT_RRCROP_SCALE))
         self.crop_padding = cfg.INPUT.CROP_PADDING
         self.normalize = T.Normalize(cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD)
 

@@ -9,7 +9,8 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
 from . import built_on
-from .checkpoints import CheckpointError, read_checkpoint
+from .backbone_settings import adopt_backbone_settings
+from .checkpoints import CheckpointError, read_checkpoint, saved_checkpoint
 from .clip_loader import clip_from_config
 from .dassl_backend import engine_description
 from .images import MaskedImageDatasetWrapper
@@ -75,17 +76,17 @@ class FVGPTTrainer(ResumableTrainerX):
 
     def build_model(self):
         cfg, fv = self.cfg, self.cfg.TRAINER.FVGPT
-        clip_model = clip_from_config(cfg, fv.PREC, self.device)
-        template = fv.CLIP_TEMPLATE or template_for(cfg.DATASET.NAME)
-        print(f"Zero-shot prior prompt: {template!r}")
-        self.backbone = self.backbone_class(cfg, self.dm.dataset.classnames, clip_model, template)
-        self.backbone.to(self.device)
-        self.backbone_meta = None
+        self.backbone = self.backbone_meta = None
         self.inputs_checked = False
         if fv.BACKBONE_DIR:
+            self.adopt_backbone_settings(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
+            self.build_backbone()
             self.load_backbone(fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
-        embed_dim = self.backbone.clip_class_features.shape[1]
-        self.head = FVGPTHead.from_config(fv, embed_dim, self.backbone.logit_scale).to(self.device)
+            embed_dim, logit_scale = self.backbone.clip_class_features.shape[1], self.backbone.logit_scale
+        else:  # evaluation: load_model builds the backbone its checkpoint records, with its settings
+            clip_model = clip_from_config(cfg, fv.PREC, self.device)
+            embed_dim, logit_scale = clip_model.text_projection.shape[1], clip_model.logit_scale.exp()
+        self.head = FVGPTHead.from_config(fv, embed_dim, logit_scale).to(self.device)
         print(f"s_FDC = {self.head.fdc_logit_scale:.2f}")
         print(f"# FVG-PT learnable parameters: {count_num_param(self.head):,}")
         self.optim = build_optimizer(self.head, cfg.OPTIM)
@@ -94,6 +95,28 @@ class FVGPTTrainer(ResumableTrainerX):
         self.test_branch = resolve_test_branch(fv.TEST_BRANCH, cfg.DATASET.SUBSAMPLE_CLASSES)
         print(f"Test-time branch: {self.test_branch}")
         self.substituted_masks = set()
+
+    def build_backbone(self):
+        """The frozen backbone, built from the config (not yet loaded)."""
+        cfg, fv = self.cfg, self.cfg.TRAINER.FVGPT
+        clip_model = clip_from_config(cfg, fv.PREC, self.device)
+        template = fv.CLIP_TEMPLATE or template_for(cfg.DATASET.NAME)
+        print(f"Zero-shot prior prompt: {template!r}")
+        self.backbone = self.backbone_class(cfg, self.dm.dataset.classnames, clip_model, template)
+        self.backbone.to(self.device)
+
+    def adopt_backbone_settings(self, run_dir, epoch):
+        """Take what the backbone run fixes from the run into the config (fvgpt.backbone_settings)."""
+        self.take_backbone_settings(self.cfg, run_dir, epoch)
+
+    @classmethod
+    def take_backbone_settings(cls, cfg, run_dir, epoch):
+        """``adopt_backbone_settings`` on a config before the trainer exists (for a train.py
+        that records the config first, so that the record holds the values used)."""
+        backbone = cls.backbone_class
+        path, shapes = backbone.checkpoint_settings(run_dir, epoch)
+        adopt_backbone_settings(cfg, run_dir, backbone.settings_keys, shapes, path,
+                                backbone.unverifiable_settings)
 
     def load_backbone(self, run_dir, epoch):
         """Load the frozen backbone and describe it in ``self.backbone_meta`` (saved with the head).
@@ -184,7 +207,12 @@ class FVGPTTrainer(ResumableTrainerX):
             return
         if self.backbone_meta is None:
             print(f"Backbone from the checkpoint's record: {meta['dir']} (epoch {meta['epoch']})")
+            self.adopt_backbone_settings(meta["dir"], meta["epoch"])
+            self.build_backbone()
             self.load_backbone(meta["dir"], meta["epoch"])
+            # s_FDC as FVGPTHead.from_config sets it, now that the backbone is known
+            self.head.fdc_logit_scale = fv.FDC_LOGIT_SCALE or float(self.backbone.logit_scale)
+            print(f"s_FDC = {self.head.fdc_logit_scale:.2f}")
         mine = self.backbone_meta
         if mine["checkpoint_sha256"] != meta["checkpoint_sha256"]:
             fix = ("That file has changed since (a new run in the same folder?): restore it, or "
@@ -276,9 +304,12 @@ class FVGPTTrainer(ResumableTrainerX):
         return self.head.pc_logits(logits, logits_clip)[0]
 
     def load_model(self, directory, epoch=None):
-        """Load a saved ``fvgpt_head`` (epoch None: ``model-best.pth.tar``, as in Dassl)."""
-        name = f"model.pth.tar-{epoch}" if epoch else "model-best.pth.tar"
-        path = os.path.join(directory, "fvgpt_head", name)
+        """Load a saved ``fvgpt_head`` (epoch None: ``saved_checkpoint``'s rule)."""
+        try:
+            path = saved_checkpoint(os.path.join(directory, "fvgpt_head"), epoch, "FVG-PT head checkpoint")
+        except FileNotFoundError as err:
+            raise CheckpointError(f"{err} Pass the --output-dir of a finished FVG-PT training run "
+                                  "as --model-dir.") from None
         checkpoint = read_checkpoint(
             path, "FVG-PT head checkpoint",
             "Pass the --output-dir of a finished FVG-PT training run as --model-dir and one of "

@@ -98,7 +98,7 @@ def main(argv=None):
     args.backbone_output = os.path.abspath(args.backbone_output)
 
     start = time.time()
-    ensure_world(args.root)
+    ensure_world(args.root, args.world_seed)
     times = {f"make_masks {m}": make(args.root, m) for m in METHODS}
     rels = image_paths(args.root)
     sources = mask_roots(args.root)

@@ -1,5 +1,4 @@
 """CoOp: learnable context vectors in front of the class name (Zhou et al., IJCV 2022)."""
-import os
 
 import torch
 import torch.nn.functional as F
@@ -8,7 +7,7 @@ from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
-from fvgpt.backbones.coop import CoOpCLIP, load_prompt_learner
+from fvgpt.backbones.coop import CoOpCLIP, load_prompt_learner, prompt_learner_checkpoint
 from fvgpt.clip_loader import clip_from_config
 
 from .prompt_tuning import PromptTuningTrainer
@@ -47,8 +46,6 @@ class CoOp(PromptTuningTrainer):
 
     def load_model(self, directory, epoch=None):
         """Load the learned context; class-token buffers stay those of the current classes."""
-        name = "model.pth.tar-" + str(epoch) if epoch else "model-best.pth.tar"
-        path = os.path.join(directory, "prompt_learner", name)
-        print(f"Loading prompt_learner from {path}")
+        path = prompt_learner_checkpoint(directory, epoch, type(self).__name__)
         self.check_evaluated_checkpoint(path)
         load_prompt_learner(self.model.prompt_learner, path, type(self).__name__)

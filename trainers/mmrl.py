@@ -90,7 +90,6 @@ class MMRL(ResumableTrainerX):
     def load_model(self, directory, epoch=None):
         """Load a run of this trainer or of upstream MMRL (either checkpoint folder name)."""
         path = checkpoint_path(directory, epoch)
-        print(f"Loading MMRL from {path}")
         self.check_evaluated_checkpoint(path)
         load_checkpoint(self.model, path)
         self.inference_state = None

@@ -1,6 +1,5 @@
 """PromptSRC: self-regulating vision-language prompts (Khattak et al., ICCV 2023)."""
 import math
-import os
 
 import torch
 import torch.nn.functional as F
@@ -8,7 +7,7 @@ import torch.nn.functional as F
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from fvgpt.backbones.coop import tokenize_classnames
+from fvgpt.backbones.coop import prompt_learner_checkpoint, tokenize_classnames
 from fvgpt.backbones.prompted_clip import encode_text
 from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts
 from fvgpt.clip_loader import clip_from_config
@@ -122,8 +121,6 @@ class PromptSRC(PromptTuningTrainer):
 
     def load_model(self, directory, epoch=None):
         """Load the prompts of ``directory/VLPromptLearner`` (upstream's or ours)."""
-        name = "model.pth.tar-" + str(epoch) if epoch else "model-best.pth.tar"
-        path = os.path.join(directory, MODEL_NAME, name)
-        print(f"Loading {MODEL_NAME} prompts from {path}")
+        path = prompt_learner_checkpoint(directory, epoch, "PromptSRC", MODEL_NAME)
         self.check_evaluated_checkpoint(path)
         load_prompts(self.model, path)

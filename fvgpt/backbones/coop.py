@@ -11,12 +11,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import clip
-from clip.simple_tokenizer import SimpleTokenizer
+from ..checkpoints import read_backbone_state_dict, saved_checkpoint
+from ..clip_import import clip
+from ..config import KGCOOP_CTX_WORDS
 
-from ..checkpoints import read_backbone_state_dict
+_tokenizer = clip.simple_tokenizer.SimpleTokenizer()
 
-_tokenizer = SimpleTokenizer()
+
+def context_init_words(ctx_init):
+    """TRAINER.COOP.CTX_INIT as initialisation words ("" = random context): a phrase (CoOp's
+    string), or KgCoOp's bool (True: KgCoOp's hard-coded words, False: random)."""
+    if ctx_init is True:
+        return KGCOOP_CTX_WORDS
+    if ctx_init is False or ctx_init == "":
+        return ""
+    if not isinstance(ctx_init, str):
+        raise ValueError(f"TRAINER.COOP.CTX_INIT must be words or a bool, got {ctx_init!r}")
+    return ctx_init.replace("_", " ")
 
 
 def tokenize_classnames(classnames, template):
@@ -77,8 +88,8 @@ class PromptLearner(nn.Module):
         super().__init__()
         n_cls, n_ctx = len(classnames), coop_cfg.N_CTX
         dim = clip_model.ln_final.weight.shape[0]
-        if coop_cfg.CTX_INIT:
-            words = coop_cfg.CTX_INIT.replace("_", " ")
+        words = context_init_words(coop_cfg.CTX_INIT)
+        if words:
             n_ctx = len(words.split(" "))
             ctx = context_from_words(clip_model, words, n_ctx)
             if coop_cfg.CSC:
@@ -143,19 +154,14 @@ class CoOpCLIP(nn.Module):
 
 
 def prompt_learner_checkpoint(run_dir, epoch, method="CoOp", model_name="prompt_learner"):
-    """Path of a run's ``<model_name>/model.pth.tar-<epoch>`` (latest when epoch <= 0)."""
-    folder = os.path.join(run_dir, model_name)
-    if epoch and epoch > 0:
-        return os.path.join(folder, f"model.pth.tar-{epoch}")
-    saved = sorted((int(f.rsplit("-", 1)[1]), f) for f in os.listdir(folder)
-                   if f.startswith("model.pth.tar-")) if os.path.isdir(folder) else []
-    if not saved:
+    """Path of a run's ``<model_name>`` checkpoint for ``epoch`` (``saved_checkpoint``'s rule)."""
+    try:
+        return saved_checkpoint(os.path.join(run_dir, model_name), epoch, f"{method} checkpoint")
+    except FileNotFoundError as err:
         raise FileNotFoundError(
-            f"No {method} checkpoint in {folder} (expected model.pth.tar-<epoch>). Train the "
-            f"backbone first (trainer {method}, same dataset, seed and DATASET.SUBSAMPLE_CLASSES "
-            "base) and set TRAINER.FVGPT.BACKBONE_DIR to its --output-dir."
-        )
-    return os.path.join(folder, saved[-1][1])
+            f"{err} Train the backbone first (trainer {method}, same dataset, seed and "
+            "DATASET.SUBSAMPLE_CLASSES base) and pass its --output-dir (TRAINER.FVGPT.BACKBONE_DIR "
+            "or --model-dir).") from None
 
 
 def context_settings(ctx):
@@ -194,6 +200,10 @@ class CoOpBackbone(nn.Module):
 
     method = "CoOp"  # the backbone trainer, as named in messages
     trained_classes_key = "token_prefix"  # checkpoint key whose rows are the trained classes
+    # config keys the backbone run fixes (fvgpt.backbone_settings reads them from the run)
+    settings_keys = ("TRAINER.COOP.N_CTX", "TRAINER.COOP.CSC", "TRAINER.COOP.CTX_INIT",
+                     "TRAINER.COOP.CLASS_TOKEN_POSITION")
+    unverifiable_settings = {}  # key: why it matters, for keys no checkpoint shape confirms
 
     def __init__(self, cfg, classnames, clip_model, clip_template):
         super().__init__()
@@ -211,6 +221,13 @@ class CoOpBackbone(nn.Module):
     def build_model(cfg, classnames, clip_model):
         """The backbone's own model (``model.encode_image``, ``model.encode_classes``)."""
         return CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
+
+    @classmethod
+    def checkpoint_settings(cls, run_dir, epoch):
+        """(checkpoint path, {config key: value} its shapes fix)."""
+        path = prompt_learner_checkpoint(run_dir, epoch, cls.method)
+        n_ctx, csc = context_settings(read_backbone_state_dict(path, cls.method, "ctx")["ctx"])
+        return path, {"TRAINER.COOP.N_CTX": n_ctx, "TRAINER.COOP.CSC": csc}
 
     def load_checkpoint(self, run_dir, epoch):
         """Load the run's tuned weights into ``self.model``; returns (path, trained classes)."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoints import read_backbone_state_dict
+from ..checkpoints import read_backbone_state_dict, saved_checkpoint
 from ..templates import template_for
 from .coop import tokenize_classnames
 from .prompted_clip import (Insert, Replace, image_tokens, run_text, run_visual, text_features,
@@ -206,10 +206,9 @@ class MMRLCLIP(nn.Module):
 
 
 def checkpoint_path(run_dir, epoch=None):
-    """An MMRL run's checkpoint: ``model.pth.tar-<epoch>`` if given (> 0), else ``model-best.pth.tar``
-    if saved, else the latest epoch; in MultiModalRepresentationLearner/ or the older
-    MultiModalPromptLearner/ (upstream's load_model instead takes whichever file os.listdir lists last).
-    """
+    """An MMRL run's checkpoint (``saved_checkpoint``'s rule), in MultiModalRepresentationLearner/
+    or the older MultiModalPromptLearner/ (upstream's load_model instead takes whichever file
+    os.listdir lists last)."""
     folders = [os.path.join(run_dir, f) for f in CHECKPOINT_FOLDERS]
     folder = next((f for f in folders if os.path.isdir(f)), None)
     if folder is None:
@@ -217,16 +216,7 @@ def checkpoint_path(run_dir, epoch=None):
             f"No MMRL checkpoint folder in {run_dir} (looked for {' and '.join(CHECKPOINT_FOLDERS)}). "
             "Train MMRL first (same data set, seed and DATASET.SUBSAMPLE_CLASSES base) and pass its "
             "--output-dir (TRAINER.FVGPT.BACKBONE_DIR or --model-dir).")
-    if epoch and epoch > 0:
-        return os.path.join(folder, f"model.pth.tar-{epoch}")
-    if os.path.isfile(os.path.join(folder, "model-best.pth.tar")):
-        return os.path.join(folder, "model-best.pth.tar")
-    saved = sorted((int(f.rsplit("-", 1)[1]), f) for f in os.listdir(folder)
-                   if re.fullmatch(r"model\.pth\.tar-\d+", f))
-    if not saved:
-        raise FileNotFoundError(f"No model.pth.tar-<epoch> in {folder}: the MMRL run did not finish "
-                                "an epoch.")
-    return os.path.join(folder, saved[-1][1])
+    return saved_checkpoint(folder, epoch, "MMRL checkpoint (the run did not finish an epoch)")
 
 
 def load_checkpoint(model, path):
@@ -280,6 +270,19 @@ class MMRLBackbone(nn.Module):
 
     method = "MMRL"  # the backbone trainer, as named in messages (adapter interface)
     trained_classes_key = "prompt_embeddings"  # checkpoint key whose rows are the trained classes
+    settings_keys = tuple(f"TRAINER.MMRL.{k}" for k in (
+        "REP_LAYERS", "REP_DIM", "N_REP_TOKENS", "ALPHA")) + ("TASK",)
+    # Upstream's checkpoint holds one projection per layer but not which blocks they serve: a
+    # wrong list of the right length loads and gives wrong logits.
+    unverifiable_settings = {"TRAINER.MMRL.REP_LAYERS": "a wrong list of the same length loads "
+                             "without error and gives wrong logits"}
+
+    @classmethod
+    def checkpoint_settings(cls, run_dir, epoch):
+        path = checkpoint_path(run_dir, epoch)
+        state = read_backbone_state_dict(path, cls.method, "representation_learner.compound_rep_tokens")
+        n_tokens, rep_dim = state["representation_learner.compound_rep_tokens"].shape
+        return path, {"TRAINER.MMRL.N_REP_TOKENS": n_tokens, "TRAINER.MMRL.REP_DIM": rep_dim}
 
     def __init__(self, cfg, classnames, clip_model, clip_template):
         super().__init__()

@@ -81,7 +81,10 @@ class PromptSRCCLIP(nn.Module):
         text_blocks = self.text_encoder.transformer.resblocks
         for depth, blocks in ((self.depth_vision, visual_blocks), (self.depth_text, text_blocks)):
             if depth > len(blocks):
-                raise ValueError(f"Prompt depth {depth} exceeds the {len(blocks)} transformer layers")
+                raise ValueError(
+                    f"TRAINER.PROMPTSRC.PROMPT_DEPTH_{'VISION' if blocks is visual_blocks else 'TEXT'} "
+                    f"= {depth} exceeds the {len(blocks)} transformer layers of this CLIP "
+                    "(MODEL.BACKBONE.NAME): use the CLIP and depth of the PromptSRC run.")
         device = clip_model.logit_scale.device
         width, text_width = self.image_encoder.conv1.out_channels, self.text_encoder.transformer.width
         if self.depth_vision > 0:
@@ -177,6 +180,19 @@ class PromptSRCBackbone(CoOpBackbone):
 
     method = "PromptSRC"
     trained_classes_key = "prompt_learner.token_prefix"
+    settings_keys = tuple(f"TRAINER.PROMPTSRC.{k}" for k in (
+        "N_CTX_VISION", "N_CTX_TEXT", "CTX_INIT", "PROMPT_DEPTH_VISION", "PROMPT_DEPTH_TEXT"))
+
+    @classmethod
+    def checkpoint_settings(cls, run_dir, epoch):
+        path = prompt_learner_checkpoint(run_dir, epoch, cls.method, MODEL_NAME)
+        n_text, n_vision, depth_text, depth_vision = prompt_settings(
+            read_backbone_state_dict(path, cls.method, "prompt_learner.ctx"))
+        found = {"TRAINER.PROMPTSRC.N_CTX_TEXT": n_text, "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT": depth_text,
+                 "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION": depth_vision}
+        if depth_vision:
+            found["TRAINER.PROMPTSRC.N_CTX_VISION"] = n_vision
+        return path, found
 
     @staticmethod
     def build_model(cfg, classnames, clip_model):

@@ -27,9 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-import clip
-from clip.model import CLIP, build_model
-
+from ..clip_import import clip
 from . import render
 from .classes import (CAPTIONS_WITH_BACKGROUND, CAPTIONS_WITHOUT_BACKGROUND,
                       CHARACTERISTIC_BACKGROUND, CLASS_PAIRS, CLASSNAMES, NUM_BASE, SCENE_BACKGROUNDS, SEPIA_CAPTIONS_WITH_BACKGROUND,
@@ -73,7 +71,7 @@ CAPTIONS = {False: (CAPTIONS_WITHOUT_BACKGROUND, CAPTIONS_WITH_BACKGROUND),
 def build_tiny_clip(seed=0):
     """A freshly initialised fp32 tiny CLIP."""
     torch.manual_seed(seed)
-    return CLIP(**TINY_CLIP)
+    return clip.model.CLIP(**TINY_CLIP)
 
 
 def captioned_sepia(label, sepia):
@@ -277,4 +275,4 @@ def checkpoint_state_dict(model):
 
 def load_tiny_clip(path=ASSET_PATH):
     """The shipped tiny CLIP, built by ``clip.model.build_model`` (fp16 weights, eval mode)."""
-    return build_model(torch.load(path, map_location="cpu", weights_only=True))
+    return clip.model.build_model(torch.load(path, map_location="cpu", weights_only=True))

@@ -8,5 +8,5 @@ MMRL_CFG=${MMRL_CFG:-vit_b16}
 source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base FVGPT_MMRL)
 skip_if_done "${DIR}"
-train_py FVGPT_MMRL "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base TASK B2N \
+train_py FVGPT_MMRL "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base TEST.FOREGROUND_SHIFT_INDEX ${D_FG} TASK B2N \
     TRAINER.FVGPT.BACKBONE_DIR "$(run_dir train_base MMRL "${MMRL_CFG}")" "${@:3}"

@@ -5,5 +5,5 @@
 source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base FVGPT_PromptSRC)
 skip_if_done "${DIR}"
-train_py FVGPT_PromptSRC "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base \
+train_py FVGPT_PromptSRC "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base TEST.FOREGROUND_SHIFT_INDEX ${D_FG} \
     TRAINER.FVGPT.BACKBONE_DIR "$(run_dir train_base PromptSRC)" "${@:3}"

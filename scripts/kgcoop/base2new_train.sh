@@ -4,4 +4,4 @@
 source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base KgCoOp)
 skip_if_done "${DIR}"
-train_py KgCoOp "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base "${@:3}"
+train_py KgCoOp "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base TEST.FOREGROUND_SHIFT_INDEX ${D_FG} "${@:3}"

@@ -7,4 +7,4 @@ CFG=${CFG:-vit_b16}
 source "$(dirname "$0")/../base2new_common.sh"
 DIR=$(run_dir train_base MMRL)
 skip_if_done "${DIR}"
-train_py MMRL "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base TASK B2N "${@:3}"
+train_py MMRL "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base TEST.FOREGROUND_SHIFT_INDEX ${D_FG} TASK B2N "${@:3}"
