@@ -161,7 +161,7 @@ class FVGPTTrainer(ResumableTrainerX):
         """Fail before the first epoch if a training mask would stop the run."""
         fv = self.cfg.TRAINER.FVGPT
         report = audit_masks([d.impath for d in self.dm.dataset.train_x], self.cfg.DATASET.ROOT,
-                             fv.MASK_ROOT, fv.MASK_THRESHOLD)
+                             fv.MASK_ROOT, fv.MASK_THRESHOLD, fv.MASK_EXT)
         failures = report.failure_text(fv.MISSING_MASK, fv.EMPTY_MASK)
         if failures:
             raise MaskError(f"Training masks that would stop the run:\n{failures}\n"
