@@ -329,3 +329,63 @@ def test_a_sweep_with_other_shots_in_the_same_folder_is_refused(tmp_path, capsys
                                tmp_path / "sweep", "--backbones", "CoOp", "--datasets", "dtd",
                                "--shots", "4")
     assert code == 1 and "shots (16 there, 4 now)" in out and "another --output" in out
+
+
+def _recode(mask, kind):
+    """Rewrite the fixture's white-on-black ``mask`` in a refused encoding (PNG bytes)."""
+    import numpy as np
+
+    fg = np.asarray(Image.open(mask)) > 127
+    if kind == "alpha only":  # white everywhere, foreground in alpha: read as all foreground
+        image = Image.fromarray(np.dstack([np.full(fg.shape + (3,), 255, np.uint8),
+                                           fg.astype(np.uint8) * 255]), "RGBA")
+    elif kind == "black with alpha":  # read as empty
+        image = Image.fromarray(np.dstack([np.zeros(fg.shape + (3,), np.uint8),
+                                           fg.astype(np.uint8) * 255]), "RGBA")
+    elif kind == "label map":
+        image = Image.fromarray(fg.astype(np.uint8), "L")
+    else:  # VOC palette: class 8 (cat) on background 0
+        image = Image.fromarray(fg.astype(np.uint8) * 8, "P")
+        image.putpalette([0, 0, 0] + [0, 0, 0] * 7 + [64, 0, 0] + [0, 0, 0] * 247)
+    image.save(mask, format="PNG")
+
+
+@pytest.mark.parametrize("kind, found", [
+    ("alpha only", "every pixel the colour (255, 255, 255) and the foreground only in the alpha"),
+    ("black with alpha", "every pixel the colour (0, 0, 0) and the foreground only in the alpha"),
+    ("label map", "label map with values 0 and 1 only"),
+    ("palette", "P (palette) with colours (0, 0, 0), (64, 0, 0)")])
+def test_masks_in_other_encodings_through_the_checker(kind, found, tmp_path, capsys):
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    mask = mask_path_for(tree.images[0], tree.root)
+    _recode(mask, kind)
+    with nothing_changes(tmp_path):
+        status = check_masks(["--root", tree.root, "--import", "datasets.all", "--dataset-config-file",
+                              os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])])
+    out = capsys.readouterr().out
+    assert status == 1 and f"Foreground mask {mask} is not white foreground on black" in out
+    assert found in out and "docs/masks.md" in out
+
+
+def test_png_masks_for_jpg_images_and_an_exif_rotated_image(tmp_path, capsys):
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    masks = [mask_path_for(image, tree.root) for image in tree.images]
+    for mask in masks:
+        os.rename(mask, os.path.splitext(mask)[0] + ".png")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # shown rotated: the mask below is drawn on the displayed image
+    with Image.open(tree.images[0]) as image:
+        image.save(tree.images[0], exif=exif)
+        size = image.size
+    Image.new("L", size[::-1], 255).save(os.path.splitext(masks[0])[0] + ".png")
+    args = ["--root", tree.root, "--import", "datasets.all", "--dataset-config-file",
+            os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])]
+    with nothing_changes(tmp_path):
+        status = check_masks(args)
+        out = capsys.readouterr().out
+        assert status == 1 and f"but {os.path.splitext(masks[0])[0]}.png exists" in out
+        assert "TRAINER.FVGPT.MASK_EXT .png" in out
+        status = check_masks(args + ["--mask-ext", ".png"])
+        out = capsys.readouterr().out
+    assert status == 1 and "EXIF orientation 8" in out and "Transpose.ROTATE_270" in out
+    assert "Masks with another aspect ratio than their image: 1" in out
