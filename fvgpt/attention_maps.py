@@ -12,7 +12,6 @@ import contextlib
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .clip_import import clip
 

@@ -2,7 +2,7 @@
 
     python -m fvgpt.check_masks --root DATA --dataset-config-file configs/datasets/oxford_pets.yaml \\
         [--import datasets.all] [--mask-root DIR] [--seed 1 --num-shots 16 --subsample base] \\
-        [--threshold 0.5] [--missing-mask error|full] [--empty-mask error|keep]
+        [--mask-ext .png] [--threshold 0.5] [--missing-mask error|full] [--empty-mask error|keep]
 
 Works on any data set registered in Dassl's DATASET_REGISTRY: ``--import MODULE`` (repeatable)
 imports the modules that register your readers, as your train.py does (in the fvgpt
@@ -10,10 +10,12 @@ repository: ``--import datasets.all``; the current folder is on the import path)
 set is read by the same reader and few-shot/base-new rules as a training run (without
 --num-shots: every training image, which covers any few-shot sample). For each training
 image the mask at ``<MASK_ROOT or ROOT/mask>/<image path relative to ROOT>`` is opened; the
-report counts masks found, missing, unreadable, with another aspect ratio than their image,
-resized to their image (normal for the released masks, 512 px on the short side) and empty
-(no pixel above the threshold), names the fix for each kind of failure, and gives the
-foreground-area quartiles. Exit status: 0 when training would start, 1 when it would stop on
+report counts masks found, missing (naming a mask found with another extension: --mask-ext),
+unreadable, not white foreground on black (with what was found and how to convert it), with
+another aspect ratio than their image, resized to their image (normal for the released masks,
+512 px on the short side) and empty (no pixel above the threshold), names the fix for each
+kind of failure, and gives the foreground-area quartiles and the encodings read
+(docs/masks.md). Exit status: 0 when training would start, 1 when it would stop on
 a mask or an image, 2 when the data set itself cannot be read.
 """
 import argparse
@@ -31,9 +33,10 @@ from .config import add_config
 from .masks import CHECKER, EMPTY_MASK_POLICIES, FIXES, MISSING_MASK_POLICIES, MaskError, audit_masks
 
 
-def check_training_masks(dataset, root, mask_root="", threshold=0.5):
+def check_training_masks(dataset, root, mask_root="", threshold=0.5, mask_ext=""):
     """A ``MaskReport`` for the masks of ``dataset.train_x``."""
-    return audit_masks([item.impath for item in dataset.train_x], root, mask_root, threshold)
+    return audit_masks([item.impath for item in dataset.train_x], root, mask_root, threshold,
+                       mask_ext)
 
 
 def format_report(report, dataset_name, missing_mask="error", empty_mask="error", max_listed=10):
@@ -56,11 +59,16 @@ def format_report(report, dataset_name, missing_mask="error", empty_mask="error"
             lines.append(f"  fix: {FIXES[kind]}")
 
     section("Missing masks", "missing", report.missing)
+    if report.other_extension:
+        section("Masks found only with another extension", "extension", report.other_extension)
     section("Unreadable masks", "unreadable", report.unreadable)
+    section("Masks not white foreground on black", "encoding", report.wrong_encoding)
     section("Masks with another aspect ratio than their image", "aspect", report.wrong_aspect)
     section("Unreadable images", "image", report.unreadable_images)
     section(f"Empty masks (no pixel above {report.threshold})", "empty", report.empty)
     lines.append(f"Masks resized to their image (same aspect ratio): {len(report.resized)}")
+    lines.append("Mask encodings read: " + (", ".join(f"{encoding} {n}" for encoding, n in
+                                                       sorted(report.encodings.items())) or "none"))
     if report.areas:
         q = np.percentile(report.areas, [0, 25, 50, 75, 100])
         lines.append("Foreground area (fraction of the image): "
@@ -97,6 +105,8 @@ def parse_args(argv):
                         "(repeatable), e.g. datasets.all")
     parser.add_argument("--mask-root", default="",
                         help="TRAINER.FVGPT.MASK_ROOT (default: ROOT/mask)")
+    parser.add_argument("--mask-ext", default="",
+                        help="TRAINER.FVGPT.MASK_EXT, e.g. .png (default: the image's extension)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--num-shots", type=int, default=-1,
                         help="DATASET.NUM_SHOTS (default -1: every training image)")
@@ -129,7 +139,8 @@ def main(argv=None):
     try:
         dataset = DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
         report = check_training_masks(dataset, os.path.expanduser(args.root),
-                                      os.path.expanduser(args.mask_root), args.threshold)
+                                      os.path.expanduser(args.mask_root), args.threshold,
+                                      args.mask_ext)
     except (OSError, ValueError, KeyError, MaskError) as e:
         print(f"Cannot check the masks: {e}", file=sys.stderr)
         return 2

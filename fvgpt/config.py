@@ -68,6 +68,7 @@ def add_fvgpt_config(cfg):
     c.CLIP_TEMPLATE = ""  # prompt of the zero-shot prior; "" = the dataset's CoOp template
     c.TEST_BRANCH = "auto"  # auto (new classes: pc, else fdc), fdc or pc
     c.MASK_ROOT = ""  # folder mirroring DATASET.ROOT with the masks; "" = DATASET.ROOT/mask
+    c.MASK_EXT = ""  # masks' file extension (e.g. ".png" for .jpg images); "" = the image's
     c.MASK_THRESHOLD = 0.5  # mask pixel / 255 above this is foreground (upstream cfg)
     c.MISSING_MASK = "error"  # error, or full: use the whole image and count it
     c.EMPTY_MASK = "error"  # error, or keep: train on it (A(m) = 0)

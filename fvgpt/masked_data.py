@@ -15,7 +15,8 @@ from torchvision.transforms import InterpolationMode
 from dassl.data.data_manager import DatasetWrapper
 from dassl.utils import read_image
 
-from .masks import MissingMaskError, empty_mask_error, full_mask, is_empty, mask_path_for, read_mask
+from .masks import (MissingMaskError, empty_mask_error, full_mask, is_empty, mask_path_for,
+                    other_extension, read_mask)
 
 FG_FILLS = ("mean", "black")
 
@@ -102,7 +103,7 @@ class MaskedDatasetWrapper(DatasetWrapper):
             raise ValueError("FVG-PT's mask-aware loader needs DATALOADER.K_TRANSFORMS 1 and "
                              "DATALOADER.RETURN_IMG0 False.")
         fvgpt = cfg.TRAINER.FVGPT
-        self.root, self.mask_root = cfg.DATASET.ROOT, fvgpt.MASK_ROOT
+        self.root, self.mask_root, self.mask_ext = cfg.DATASET.ROOT, fvgpt.MASK_ROOT, fvgpt.MASK_EXT
         self.threshold, self.fg_fill = fvgpt.MASK_THRESHOLD, fvgpt.FG_FILL
         self.missing_policy, self.empty_policy = fvgpt.MISSING_MASK, fvgpt.EMPTY_MASK
         self.joint_transform = JointTransform(cfg, is_train)
@@ -112,11 +113,11 @@ class MaskedDatasetWrapper(DatasetWrapper):
         EMPTY_MASK policies. Returns (mask, substituted) where ``substituted`` says a full
         mask stood in.
         """
-        mask_path = mask_path_for(impath, self.root, self.mask_root)
+        mask_path = mask_path_for(impath, self.root, self.mask_root, self.mask_ext)
         try:
             mask, _ = read_mask(mask_path, impath, image_size)
         except MissingMaskError:
-            if self.missing_policy == "full":
+            if self.missing_policy == "full" and not other_extension(mask_path):
                 return full_mask(image_size), True
             raise
         if self.empty_policy == "error" and is_empty(mask, self.threshold):

@@ -239,8 +239,8 @@ class ExactResume:
                 "aside, nothing is deleted).")
             built_on.check_same(
                 checkpoint.get(built_on.KEY), self.built_on(), path,
-                f"Resume it with what it was built on, or train again with --start-over (the "
-                f"old run is moved aside).")
+                "Resume it with what it was built on, or train again with --start-over (the "
+                "old run is moved aside).")
             self._models[name].load_state_dict(checkpoint["state_dict"])
             if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
                 self._optims[name].load_state_dict(checkpoint["optimizer"])

@@ -172,8 +172,8 @@ class FVGPTTrainer(ResumableTrainerX):
         built_on.check_same(
             recorded, {"clip_weights": built_on.clip_weights(self.cfg)},
             f"The backbone checkpoint {path}",
-            f"Set MODEL.BACKBONE.NAME to the CLIP weights that backbone was trained with, or "
-            f"point TRAINER.FVGPT.BACKBONE_DIR to a backbone trained with these.",
+            "Set MODEL.BACKBONE.NAME to the CLIP weights that backbone was trained with, or "
+            "point TRAINER.FVGPT.BACKBONE_DIR to a backbone trained with these.",
             parts=["clip_weights"])
 
     def built_on(self):
@@ -259,7 +259,7 @@ class FVGPTTrainer(ResumableTrainerX):
         """Fail before the first epoch if a training mask would stop the run."""
         fv = self.cfg.TRAINER.FVGPT
         report = audit_masks([d.impath for d in self.dm.dataset.train_x], self.cfg.DATASET.ROOT,
-                             fv.MASK_ROOT, fv.MASK_THRESHOLD)
+                             fv.MASK_ROOT, fv.MASK_THRESHOLD, fv.MASK_EXT)
         failures = report.failure_text(fv.MISSING_MASK, fv.EMPTY_MASK)
         if failures:
             raise MaskError(f"Training masks that would stop the run:\n{failures}\n"

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from fvgpt import run_folder
+
 from .plan import REPO
 
 STDOUT_FILE = "stdout.txt"  # a local run's stdout and stderr, in its output folder
@@ -19,19 +21,45 @@ SLURM_SCRIPT_FILE = "slurm_job.sh"
 ACTIVE_STATES = "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,RESIZING"
 
 
-def plan_status(sweep, runs, queued=None):
-    """{run name: "done" | "queued (SLURM job <id>)" | "to run"}."""
+def plan_status(sweep, runs, queued=None, start_over=False):
+    """{run name: "done" | "queued (SLURM job <id>)" | "to run" | "to run again (start over)"
+    | "result.json unreadable"}.
+
+    A run whose result.json exists but cannot be read is neither done nor run again: its
+    message (``Run.unreadable_result``) says what to do. ``start_over``: runs not queued are
+    run again, each in a fresh folder (``start_over_folder``).
+    """
     queued = queued or {}
     status = {}
     for run in runs:
-        result = run.result(sweep)
-        if result is not None:
-            status[run.name] = "done"
-        elif run.name in queued:
+        if run.name in queued:
             status[run.name] = f"queued (SLURM job {queued[run.name]})"
+        elif start_over:
+            status[run.name] = START_OVER
+        elif run.result(sweep) is not None:
+            status[run.name] = "done"
+        elif run.unreadable_result(sweep):
+            status[run.name] = UNREADABLE
         else:
             status[run.name] = "to run"
     return status
+
+
+START_OVER = "to run again (start over)"
+UNREADABLE = "result.json unreadable"
+
+
+def unreadable_results(sweep, runs, status):
+    """Lines naming each run whose result.json cannot be read, with the fix."""
+    return [f"  {run.unreadable_result(sweep)}" for run in runs if status[run.name] == UNREADABLE]
+
+
+def start_over_folder(sweep, run, echo=print):
+    """Move the run's old folder aside, as train.py --start-over does, before the run starts
+    (so that the sweep's log of the new run lands in the new folder)."""
+    moved = run_folder.start_over(run.out_dir(sweep))
+    if moved:
+        echo(f"  starting over: {run.name} (the old run is kept in {moved})")
 
 
 def describe(sweep, runs, status, where):
@@ -44,7 +72,8 @@ def describe(sweep, runs, status, where):
              + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
              + f"; output {sweep.output}; runs {where}"]
     for run in runs:
-        needs = f"  after {', '.join(run.deps)}" if run.deps and status[run.name] == "to run" else ""
+        needs = (f"  after {', '.join(run.deps)}"
+                 if run.deps and status[run.name] in ("to run", START_OVER) else "")
         lines.append(f"  [{status[run.name]}] {run.name}{needs}")
     return "\n".join(lines)
 
@@ -57,17 +86,21 @@ def _job_script(sweep, run):
     return (f"set -e\ncd {shlex.quote(REPO)}\n{shlex.join(run.command())}\n{check}\n")
 
 
-def run_local(sweep, runs, slots=(None,), echo=print):
+def run_local(sweep, runs, slots=(None,), echo=print, start_over=False):
     """Run what is not done; at most one run per slot at a time, needs respected.
 
     ``slots``: ``None`` (leave CUDA_VISIBLE_DEVICES alone) for sequential runs, or GPU ids,
     one run per entry (repeat an id to share a GPU). Returns the names of failed runs and
-    of runs left out because a run they need failed.
+    of runs left out because a run they need failed (or whose result.json is unreadable).
+    ``start_over``: every run starts again in a fresh folder.
     """
-    status = plan_status(sweep, runs)
-    finished = {name for name, s in status.items() if s.startswith("done")}
-    pending = [r for r in runs if r.name not in finished]
-    failed, blocked, free, active = [], [], list(slots), {}
+    status = plan_status(sweep, runs, start_over=start_over)
+    finished = {name for name, s in status.items() if s == "done"}
+    failed = [name for name, s in status.items() if s == UNREADABLE]
+    for line in unreadable_results(sweep, runs, status):
+        echo(line)
+    pending = [r for r in runs if r.name not in finished and r.name not in failed]
+    blocked, free, active = [], list(slots), {}
     while pending or active:
         for run in list(pending):
             if any(d in failed or d in blocked for d in run.deps):
@@ -77,6 +110,8 @@ def run_local(sweep, runs, slots=(None,), echo=print):
             elif free and all(d in finished for d in run.deps):
                 pending.remove(run)
                 slot = free.pop(0)
+                if start_over:
+                    start_over_folder(sweep, run, echo)
                 active[_start(sweep, run, slot)] = (run, slot, time.time())
         if not active:
             break
@@ -129,18 +164,24 @@ def _squeue():
     return out.split()
 
 
-def submit_slurm(sweep, runs, sbatch_args=(), echo=print):
+def submit_slurm(sweep, runs, sbatch_args=(), echo=print, start_over=False):
     """sbatch every run that is neither done nor queued, chained with --dependency=afterok.
 
     A job whose needed job fails is removed by SLURM (--kill-on-invalid-dep=yes); submitting
     the sweep again resubmits exactly what is neither done nor queued. Each job writes
     ``<run folder>/slurm-<job id>.out``. Returns {run name: job id} of the jobs in the queue.
+    A run whose result.json is unreadable is not submitted (its message says what to do);
+    ``start_over``: every run not queued is submitted again, its old folder moved aside.
     """
-    status = plan_status(sweep, runs)
     queued = slurm_queued(sweep, runs)
+    status = plan_status(sweep, runs, queued, start_over)
+    for line in unreadable_results(sweep, runs, status):
+        echo(line)
     for run in runs:
-        if status[run.name].startswith("done") or run.name in queued:
+        if status[run.name] not in ("to run", START_OVER):
             continue
+        if start_over:
+            start_over_folder(sweep, run, echo)
         out = run.out_dir(sweep)
         os.makedirs(out, exist_ok=True)
         script = os.path.join(out, SLURM_SCRIPT_FILE)

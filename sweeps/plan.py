@@ -12,12 +12,14 @@ scripts/base2new_common.sh does: ``<output>/<stage>/<dataset>/shots_<K>/<trainer
 import glob
 import json
 import os
+import shlex
 import sys
 from dataclasses import asdict, dataclass, field
 
 import yaml
 
-from fvgpt.results import RunNotFinished, read_run
+from fvgpt.checkpoints import atomic_write_text
+from fvgpt.results import RESULT_FILE, RunNotFinished, read_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,19 +109,66 @@ class Sweep:
     def datasets_used(self):
         return [XD_SOURCE] + self.datasets if self.protocol == "xd" else list(self.datasets)
 
+    def request(self):
+        """What was asked for, without where it was written (the folder holding sweep.json)."""
+        return {k: v for k, v in asdict(self).items() if k != "output"}
+
     def save(self):
-        os.makedirs(self.output, exist_ok=True)
-        with open(os.path.join(self.output, DESCRIPTION_FILE), "w") as f:
-            json.dump(asdict(self), f, indent=1)
+        """Add this sweep to the folder's sweep.json, which keeps every sweep asked for there.
+
+        A sweep must share protocol, shots, config and options with those already recorded
+        (the run folders are named after them); else ``ValueError`` and nothing is written.
+        """
+        requests = _recorded_requests(self.output)
+        mine = self.request()
+        for old in requests:
+            differing = [k for k in SHARED_KEYS if old[k] != mine[k]]
+            if differing:
+                raise ValueError(
+                    f"{os.path.join(self.output, DESCRIPTION_FILE)} records a sweep with other "
+                    + ", ".join(f"{k} ({old[k]!r} there, {mine[k]!r} now)" for k in differing)
+                    + ": its runs would mix with these. Nothing was changed. Give this sweep "
+                    "another --output, or repeat the recorded settings.")
+        if mine not in requests:
+            os.makedirs(self.output, exist_ok=True)
+            atomic_write_text(os.path.join(self.output, DESCRIPTION_FILE),
+                              json.dumps({"requests": requests + [mine]}, indent=1))
 
     @classmethod
     def load(cls, output):
-        """The sweep saved in ``output``, else the one its run folders show (see ``infer``)."""
-        path = os.path.join(output, DESCRIPTION_FILE)
-        if not os.path.isfile(path):
+        """Every sweep asked for in ``output`` as one: the union of their backbones, data sets
+        and seeds, with the runs read under ``output`` wherever the folder now is. Without
+        sweep.json, the sweep its run folders show (see ``infer``)."""
+        requests = _recorded_requests(output)
+        if not requests:
             return infer(output)
+        union = {key: [] for key in ("backbones", "datasets", "seeds")}
+        for request in requests:
+            for key, values in union.items():
+                values += [v for v in request[key] if v not in values]
+        return cls(**{**requests[-1], **union, "seeds": sorted(union["seeds"]),
+                      "output": os.path.abspath(output)})
+
+
+# What every sweep recorded in one folder shares: the run folders are named after them.
+SHARED_KEYS = ("protocol", "shots", "config", "opts")
+
+
+def _recorded_requests(output):
+    """The sweeps recorded in ``output``'s sweep.json, oldest first ([] without one)."""
+    path = os.path.join(output, DESCRIPTION_FILE)
+    if not os.path.isfile(path):
+        return []
+    try:
         with open(path) as f:
-            return cls(**json.load(f))
+            recorded = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} cannot be read ({err}). Restore it, or move it aside: "
+                         "python -m sweeps.tables then reads the sweep from its run folders "
+                         "and python -m sweeps.run writes a new one.") from None
+    if "requests" not in recorded:  # written before sweep.json kept every sweep: one sweep
+        recorded = {"requests": [{k: v for k, v in recorded.items() if k != "output"}]}
+    return recorded["requests"]
 
 
 def infer(output):
@@ -174,6 +223,21 @@ class Run:
             return read_run(self.out_dir(sweep))
         except RunNotFinished:
             return None
+
+    def unreadable_result(self, sweep):
+        """What is wrong with a result.json that exists but cannot be read, with the fix;
+        None when there is none or it reads."""
+        path = os.path.join(self.out_dir(sweep), RESULT_FILE)
+        if not os.path.isfile(path):
+            return None
+        try:
+            read_run(self.out_dir(sweep))
+        except RunNotFinished as err:
+            return (f"{err}: the run was stopped while writing it, or the file was damaged. "
+                    f"Move it aside (mv {shlex.quote(path)} {shlex.quote(path)}.bad) and run the "
+                    "same python -m sweeps.run command again: the run resumes from its last "
+                    "checkpoint and writes it anew.")
+        return None
 
 
 def dataset_config(dataset):

@@ -7,7 +7,8 @@
     python -m sweeps.run base2new ... --dry-run                                    # the plan only
 
 Runs already done are skipped, so the same command resumes a sweep or, with SLURM, resubmits
-what failed. Then: python -m sweeps.tables <output>.
+what failed; --start-over runs them all again in fresh folders. Every sweep asked for in one
+--output is recorded in its sweep.json (docs/sweeps.md). Then: python -m sweeps.tables <output>.
 """
 import argparse
 import os
@@ -44,6 +45,10 @@ def build_parser():
                              "share a GPU)")
     parser.add_argument("--sbatch-args", default="", help="slurm: extra sbatch options")
     parser.add_argument("--wait", action="store_true", help="slurm: return when the jobs are done")
+    parser.add_argument("--start-over", action="store_true",
+                        help="run every run of this command again, done ones included, each in a "
+                             "fresh folder; the old folders are kept as <folder>.replaced-<time> "
+                             "(train.py --start-over for each run). Run later commands without it")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     return parser
 
@@ -69,13 +74,17 @@ def main(argv=None):
              "parallel": f"on this machine, one per GPU slot {args.gpus}",
              "slurm": "as SLURM jobs (sbatch --dependency=afterok)"}[args.executor]
     queued = slurm_queued(sweep, runs) if args.executor == "slurm" else {}
-    print(describe(sweep, runs, plan_status(sweep, runs, queued), where), flush=True)
+    print(describe(sweep, runs, plan_status(sweep, runs, queued, args.start_over), where),
+          flush=True)
     if args.dry_run:
         return
-    sweep.save()
+    try:
+        sweep.save()
+    except ValueError as e:
+        sys.exit(str(e))
     start = time.time()
     if args.executor == "slurm":
-        jobs = submit_slurm(sweep, runs, shlex.split(args.sbatch_args))
+        jobs = submit_slurm(sweep, runs, shlex.split(args.sbatch_args), start_over=args.start_over)
         print(f"{len(jobs)} SLURM jobs in the queue; logs in each run folder (slurm-<job>.out)")
         if not args.wait:
             return
@@ -83,7 +92,7 @@ def main(argv=None):
         failed = [r.name for r in runs if r.result(sweep) is None]
     else:
         slots = args.gpus if args.executor == "parallel" else [None]
-        failed, blocked = run_local(sweep, runs, slots)
+        failed, blocked = run_local(sweep, runs, slots, start_over=args.start_over)
         failed += blocked
     print(f"Finished in {time.time() - start:.0f}s: {len(runs) - len(failed)} of {len(runs)} runs "
           f"done. Tables: python -m sweeps.tables {sweep.output}")

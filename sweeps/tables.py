@@ -6,8 +6,12 @@ ImageNet source, each target and the targets' average. Beside ours, the paper's 
 (sweeps/paper.py) and the difference, where the paper reports the data set. Written as
 Markdown, CSV and a PNG of FVG-PT's gain per data set; printed as Markdown.
 
-A data set or seed without a result is marked as missing: cells say how many seeds they
-hold, and an average over data sets is given only when every data set is complete.
+The tables are read from the folder given, wherever it was moved or copied; they cover every
+sweep asked for there (sweep.json). A data set or seed without a result is marked as missing:
+cells say how many seeds they hold, base, new and HM of a row are over the same seeds (those
+with both results; a partial row names them), and an average over data sets, or a gain of
+FVG-PT, is given only when every seed is there. A result.json that cannot be read is named
+with the fix, and the exit status is then 1.
 """
 import argparse
 import csv
@@ -35,13 +39,16 @@ def methods(sweep):
 
 
 def collect(sweep):
-    """{(method, data set, split): {seed: accuracy}} of the runs that have a result."""
-    found = {}
+    """{(method, data set, split): {seed: accuracy}} of the runs that have a result, and the
+    messages of runs whose result.json exists but cannot be read."""
+    found, unreadable = {}, []
     for run in expand(sweep):
         result = run.result(sweep)
         if result is not None:
             found.setdefault((run.method, run.dataset, run.split), {})[run.seed] = result["accuracy"]
-    return found
+        elif run.unreadable_result(sweep):
+            unreadable.append(run.unreadable_result(sweep))
+    return found, unreadable
 
 
 class Cell:
@@ -75,16 +82,21 @@ def table1(sweep, found):
     rows = []
     for dataset in sweep.datasets:
         for method in methods(sweep):
-            base = Cell(found.get((method, dataset, "base"), {}), sweep.seeds)
-            new = Cell(found.get((method, dataset, "new"), {}), sweep.seeds)
+            by_seed = [found.get((method, dataset, split), {}) for split in ("base", "new")]
+            # base, new and HM over the seeds with both results, never over two seed sets
+            both = [s for s in sweep.seeds if all(s in found_ for found_ in by_seed)]
+            base, new = (Cell(found_, both) for found_ in by_seed)
             (b, b_std), (n, n_std) = base.stats(), new.stats()
-            both = [s for s in base.seeds if s in new.seeds]
-            hm_seeds = [harmonic_mean(found[(method, dataset, "base")][s],
-                                      found[(method, dataset, "new")][s]) for s in both]
+            hm_seeds = [harmonic_mean(by_seed[0][s], by_seed[1][s]) for s in both]
+            unmatched = sorted(set().union(*by_seed) - set(both))
+            seeds = f"{len(both)}/{len(sweep.seeds)}"
+            if len(both) < len(sweep.seeds):
+                seeds += f" (seeds {', '.join(map(str, both)) or 'none'}" + (
+                    f"; left out, base or new only: {', '.join(map(str, unmatched))})"
+                    if unmatched else ")")
             rows.append({
-                "dataset": dataset, "method": method,
-                "seeds": f"{min(len(base.values), len(new.values))}/{len(sweep.seeds)}",
-                "complete": base.complete and new.complete,
+                "dataset": dataset, "method": method, "seeds": seeds,
+                "complete": len(both) == len(sweep.seeds),
                 "base": b, "base_std": b_std, "new": n, "new_std": n_std,
                 # HM of the mean base and new accuracies, as the paper's Table 1 figures are
                 # (e.g. CoOp ImageNet: HM(75.96, 68.93) = 72.27); ± is over the per-seed HMs.
@@ -227,15 +239,16 @@ def with_fvgpt(sweep):
 
 
 def write_tables(sweep, to):
-    """Write table<N>.md/.csv/.png into ``to``; returns the Markdown."""
-    found = collect(sweep)
+    """Write table<N>.md/.csv/.png into ``to``; returns the table's name, its Markdown and the
+    messages of runs whose result.json cannot be read."""
+    found, unreadable = collect(sweep)
     os.makedirs(to, exist_ok=True)
     if sweep.protocol == "base2new":
         name, rows = "table1", table1(sweep, found)
         markdown, text = table1_markdown(rows), table1_csv(rows)
         hm = {(r["method"], r["dataset"]): r for r in rows}
         datasets = list(sweep.datasets)
-        gains = {b: [hm[(b + FVGPT, d)]["hm"] - hm[(b, d)]["hm"] for d in datasets]
+        gains = {b: [_gain(hm[(b, d)], hm[(b + FVGPT, d)], "hm", "complete") for d in datasets]
                  for b in with_fvgpt(sweep)}
         published = {b: [_paper_gain(hm[(b, d)]["paper"], hm[(b + FVGPT, d)]["paper"], 2)
                          for d in datasets] for b in with_fvgpt(sweep)}
@@ -246,6 +259,8 @@ def write_tables(sweep, to):
         by_method = {r["method"]: r for r in rows}
         datasets = [XD_SOURCE] + list(sweep.datasets)
         gains = {b: [by_method[b + FVGPT]["cells"][d][0] - by_method[b]["cells"][d][0]
+                     if by_method[b]["cells"][d][2].complete
+                     and by_method[b + FVGPT]["cells"][d][2].complete else math.nan
                      for d in datasets] for b in with_fvgpt(sweep)}
         published = {b: [_paper_gain(by_method[b]["paper"].get(d), by_method[b + FVGPT]["paper"].get(d))
                          for d in datasets] for b in with_fvgpt(sweep)}
@@ -256,7 +271,14 @@ def write_tables(sweep, to):
         f.write(text)
     if gains:
         gain_plot(os.path.join(to, name + ".png"), title, ylabel, datasets, gains, published)
-    return name, markdown
+    return name, markdown, unreadable
+
+
+def _gain(backbone, with_fvgpt, key, complete):
+    """with_fvgpt[key] - backbone[key] when both hold every seed (the same seeds), else NaN."""
+    if not (backbone[complete] and with_fvgpt[complete]):
+        return math.nan
+    return with_fvgpt[key] - backbone[key]
 
 
 def _paper_gain(backbone, with_fvgpt, index=None):
@@ -277,9 +299,12 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as e:
         sys.exit(str(e))
     to = args.to or args.output
-    name, markdown = write_tables(sweep, to)
+    name, markdown, unreadable = write_tables(sweep, to)
     print(markdown)
     print(f"Written to {os.path.join(to, name)}.md, .csv" + (", .png" if with_fvgpt(sweep) else ""))
+    if unreadable:
+        sys.exit(f"{len(unreadable)} run(s) counted as missing because their result.json cannot "
+                 "be read:\n" + "\n".join(unreadable))
 
 
 if __name__ == "__main__":

@@ -19,11 +19,10 @@ from PIL import Image
 
 from conftest import REPO_ROOT, train_py_command
 from fixture_trees import CONFIG_FILES, REPO_CONFIGS, build_tree, write_mask
+from fvgpt.check_masks import main as check_masks
 from fvgpt.checkpoints import atomic_write
 from fvgpt.masks import mask_path_for
 from fvgpt.world.generate import SPLIT_FILE
-from fvgpt.check_masks import main as check_masks
-
 
 
 def checksums(*folders):
@@ -409,3 +408,175 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
             atomic_write(str(path), write)
         assert f"Cannot write {path}: no space left on the device" in str(err.value)
         assert os.listdir(tmp_path) == [path.name]
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps and masks: results read where the sweep is, every request kept, masks of any encoding
+# either read right or refused with what was found and how to convert it.
+# ---------------------------------------------------------------------------------------------
+
+from sweeps.plan import Sweep, expand  # noqa: E402
+from sweeps.run import main as sweeps_run  # noqa: E402
+from sweeps.tables import main as sweeps_tables  # noqa: E402
+
+
+def module_cli(capsys, main, *args):
+    """Exit code and output of ``python -m <module> ARGS`` run through its ``main``."""
+    try:
+        status = main([str(a) for a in args])
+        code, message = status or 0, ""
+    except SystemExit as e:
+        code, message = (e.code or 0, "") if isinstance(e.code, (int, type(None))) else (1, str(e.code))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err + message
+
+
+def finished_sweep(output, seeds=(1, 2), accuracy=lambda i, run: 50.0 + i):
+    """A base2new sweep of CoOp on DTD whose runs all have a result.json (no training)."""
+    sweep = Sweep("base2new", ["CoOp"], ["dtd"], list(seeds), root="/data", output=str(output))
+    sweep.save()
+    runs = expand(sweep)
+    for i, run in enumerate(runs):
+        os.makedirs(run.out_dir(sweep), exist_ok=True)
+        with open(os.path.join(run.out_dir(sweep), "result.json"), "w") as f:
+            json.dump({"accuracy": accuracy(i, run), "d_fg": None}, f)
+    return sweep, runs
+
+
+def table_row(out, method):
+    return next(line for line in out.splitlines() if line.startswith(f"| dtd | {method} |"))
+
+
+def test_tables_of_a_copied_and_of_a_moved_sweep_show_their_own_runs(tmp_path, capsys):
+    finished_sweep(tmp_path / "sweep")
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "sweep", copy)
+    for result in copy.rglob("result.json"):
+        result.write_text(json.dumps({"accuracy": 10.0, "d_fg": None}))
+    code, out = module_cli(capsys, sweeps_tables, copy, "--to", tmp_path / "tables")
+    assert code == 0 and "| 10.00 ± 0.00 | 10.00 ± 0.00 | 10.00 ± 0.00 |" in table_row(out, "CoOp")
+    moved = tmp_path / "moved"
+    (tmp_path / "sweep").rename(moved)
+    with nothing_changes(moved):
+        code, out = module_cli(capsys, sweeps_tables, moved, "--to", tmp_path / "tables")
+    assert code == 0 and "missing" not in out.split("Written to")[0]
+
+
+def test_a_narrower_rerun_never_hides_finished_runs(tmp_path, capsys):
+    out_dir = tmp_path / "sweep"
+    finished_sweep(out_dir, seeds=(1, 2))
+    code, out = module_cli(capsys, sweeps_run, "base2new", "--root", "/data", "--output", out_dir,
+                           "--backbones", "CoOp", "--datasets", "dtd", "--seeds", "2")
+    assert code == 0 and "4 runs, 4 done" in out  # nothing to run for seed 2
+    code, out = module_cli(capsys, sweeps_tables, out_dir, "--to", tmp_path / "tables")
+    assert code == 0 and "| 2/2 |" in table_row(out, "CoOp")  # seed 1 still counted
+
+
+def test_hm_only_from_seeds_with_both_base_and_new(tmp_path, capsys):
+    sweep, runs = finished_sweep(tmp_path / "sweep", accuracy=lambda i, run: 40.0 + 20 * run.seed)
+    new_seed2 = next(r for r in runs if r.name.startswith("test_new") and r.method == "CoOp"
+                     and r.seed == 2)
+    os.remove(os.path.join(new_seed2.out_dir(sweep), "result.json"))
+    code, out = module_cli(capsys, sweeps_tables, tmp_path / "sweep", "--to", tmp_path / "tables")
+    row = table_row(out, "CoOp")  # base of seed 1 (60) and 2 (80); new of seed 1 (60) only
+    assert code == 0 and "| 1/2 (seeds 1; left out, base or new only: 2) | 60.00" in row
+    assert "| 60.00 ± 0.00 | 60.00 ± 0.00 | 60.00 ± 0.00 |" in row  # not HM(70, 60)
+
+
+def test_a_truncated_result_json_is_named_with_the_fix(tmp_path, capsys):
+    sweep, runs = finished_sweep(tmp_path / "sweep")
+    result = os.path.join(runs[0].out_dir(sweep), "result.json")
+    with open(result, "w") as f:
+        f.write('{"accuracy": 5')
+    with nothing_changes(tmp_path / "sweep"):
+        code, out = module_cli(capsys, sweeps_tables, tmp_path / "sweep", "--to", tmp_path / "t")
+        assert code == 1 and f"{result} is unreadable" in out and f"mv {result} {result}.bad" in out
+        code, out = module_cli(capsys, sweeps_run, "base2new", "--root", "/data", "--output",
+                               tmp_path / "sweep", "--backbones", "CoOp", "--datasets", "dtd",
+                               "--seeds", "1", "2")
+        assert code == 1 and "1 result.json unreadable" in out and f"mv {result}" in out
+        assert "1 runs not done" in out  # and train.py was not started on it
+
+
+def test_start_over_passes_through_a_sweep(tmp_path, capsys):
+    from sweeps.executors import start_over_folder
+
+    sweep, runs = finished_sweep(tmp_path / "sweep")
+    args = ["base2new", "--root", "/data", "--output", tmp_path / "sweep", "--backbones", "CoOp",
+            "--datasets", "dtd", "--seeds", "1", "2", "--start-over"]
+    with nothing_changes(tmp_path / "sweep"):
+        code, out = module_cli(capsys, sweeps_run, *args, "--dry-run")
+    assert code == 0 and "8 runs, 8 to run again;" in out and "[to run again (start over)]" in out
+    old = checksums(runs[0].out_dir(sweep))
+    start_over_folder(sweep, runs[0], echo=print)
+    (moved,) = (tmp_path / "sweep" / os.path.dirname(runs[0].name)).glob("seed1.replaced-*")
+    assert f"kept in {moved}" in capsys.readouterr().out
+    assert checksums(moved) == {p.replace(runs[0].out_dir(sweep), str(moved)): s for p, s in old.items()}
+
+
+def test_a_sweep_with_other_shots_in_the_same_folder_is_refused(tmp_path, capsys):
+    finished_sweep(tmp_path / "sweep")
+    with nothing_changes(tmp_path / "sweep"):
+        code, out = module_cli(capsys, sweeps_run, "base2new", "--root", "/data", "--output",
+                               tmp_path / "sweep", "--backbones", "CoOp", "--datasets", "dtd",
+                               "--shots", "4")
+    assert code == 1 and "shots (16 there, 4 now)" in out and "another --output" in out
+
+
+def _recode(mask, kind):
+    """Rewrite the fixture's white-on-black ``mask`` in a refused encoding (PNG bytes)."""
+    import numpy as np
+
+    fg = np.asarray(Image.open(mask)) > 127
+    if kind == "alpha only":  # white everywhere, foreground in alpha: read as all foreground
+        image = Image.fromarray(np.dstack([np.full(fg.shape + (3,), 255, np.uint8),
+                                           fg.astype(np.uint8) * 255]), "RGBA")
+    elif kind == "black with alpha":  # read as empty
+        image = Image.fromarray(np.dstack([np.zeros(fg.shape + (3,), np.uint8),
+                                           fg.astype(np.uint8) * 255]), "RGBA")
+    elif kind == "label map":
+        image = Image.fromarray(fg.astype(np.uint8), "L")
+    else:  # VOC palette: class 8 (cat) on background 0
+        image = Image.fromarray(fg.astype(np.uint8) * 8, "P")
+        image.putpalette([0, 0, 0] + [0, 0, 0] * 7 + [64, 0, 0] + [0, 0, 0] * 247)
+    image.save(mask, format="PNG")
+
+
+@pytest.mark.parametrize("kind, found", [
+    ("alpha only", "every pixel the colour (255, 255, 255) and the foreground only in the alpha"),
+    ("black with alpha", "every pixel the colour (0, 0, 0) and the foreground only in the alpha"),
+    ("label map", "label map with values 0 and 1 only"),
+    ("palette", "P (palette) with colours (0, 0, 0), (64, 0, 0)")])
+def test_masks_in_other_encodings_through_the_checker(kind, found, tmp_path, capsys):
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    mask = mask_path_for(tree.images[0], tree.root)
+    _recode(mask, kind)
+    with nothing_changes(tmp_path):
+        status = check_masks(["--root", tree.root, "--import", "datasets.all", "--dataset-config-file",
+                              os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])])
+    out = capsys.readouterr().out
+    assert status == 1 and f"Foreground mask {mask} is not white foreground on black" in out
+    assert found in out and "docs/masks.md" in out
+
+
+def test_png_masks_for_jpg_images_and_an_exif_rotated_image(tmp_path, capsys):
+    tree = build_tree("OxfordPets", str(tmp_path / "data"))
+    masks = [mask_path_for(image, tree.root) for image in tree.images]
+    for mask in masks:
+        os.rename(mask, os.path.splitext(mask)[0] + ".png")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # shown rotated: the mask below is drawn on the displayed image
+    with Image.open(tree.images[0]) as image:
+        image.save(tree.images[0], exif=exif)
+        size = image.size
+    Image.new("L", size[::-1], 255).save(os.path.splitext(masks[0])[0] + ".png")
+    args = ["--root", tree.root, "--import", "datasets.all", "--dataset-config-file",
+            os.path.join(REPO_CONFIGS, CONFIG_FILES["OxfordPets"])]
+    with nothing_changes(tmp_path):
+        status = check_masks(args)
+        out = capsys.readouterr().out
+        assert status == 1 and f"but {os.path.splitext(masks[0])[0]}.png exists" in out
+        assert "TRAINER.FVGPT.MASK_EXT .png" in out
+        status = check_masks(args + ["--mask-ext", ".png"])
+        out = capsys.readouterr().out
+    assert status == 1 and "EXIF orientation 8" in out and "Transpose.ROTATE_270" in out
+    assert "Masks with another aspect ratio than their image: 1" in out

@@ -149,3 +149,129 @@ def test_runs_as_a_module_from_any_folder(pets, tmp_path):
     unregistered = subprocess.run(command, capture_output=True, text=True, cwd=elsewhere, env=env)
     assert unregistered.returncode == 2
     assert "'OxfordPets' is not registered" in unregistered.stderr and "--import" in unregistered.stderr
+
+
+def encoded(pixels, mode, alpha=None, palette=None):
+    """The white-on-black (1 = foreground) H x W array ``pixels`` in another encoding."""
+    import numpy as np
+    from PIL import Image
+
+    white = pixels.astype(np.uint8) * 255
+    if mode == "L":
+        return Image.fromarray(white, "L")
+    if mode == "I;16":
+        return Image.fromarray(pixels.astype(np.uint16) * 65535)  # mode I;16
+    if mode == "RGB":
+        return Image.fromarray(np.stack([white] * 3, -1), "RGB")
+    if mode == "RGBA":
+        a = np.full_like(white, 255) if alpha is None else alpha
+        return Image.fromarray(np.stack([white] * 3 + [a], -1), "RGBA")
+    raise ValueError(mode)
+
+
+@pytest.fixture
+def box():
+    import numpy as np
+
+    pixels = np.zeros((8, 10), dtype=np.uint8)
+    pixels[2:5, 3:7] = 1
+    return pixels
+
+
+@pytest.mark.parametrize("mode, found", [("L", "L"), ("RGB", "RGB (grey)"), ("I;16", "16-bit grey (I;16)"),
+                                         ("RGBA", "RGBA (opaque)")])
+def test_white_on_black_reads_the_same_in_every_accepted_encoding(box, mode, found, tmp_path):
+    import numpy as np
+    from fvgpt.masks import read_mask
+
+    path = tmp_path / "m.png"
+    encoded(box, mode).save(path)
+    mask, resized, encoding = read_mask(str(path), "image.jpg", (10, 8), with_encoding=True)
+    assert encoding == found and not resized
+    assert (np.asarray(mask) == box * 255).all()
+
+
+def refused(image, tmp_path):
+    from fvgpt.masks import MaskEncodingError, read_mask
+
+    path = tmp_path / "m.png"
+    image.save(path)
+    with pytest.raises(MaskEncodingError) as error:
+        read_mask(str(path), "image.jpg", image.size)
+    assert str(path) in str(error.value) and "docs/masks.md" in str(error.value)
+    return str(error.value)
+
+
+def test_foreground_only_in_alpha_is_refused_with_the_conversion(box, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for rgb in (255, 0):  # white everywhere (read as all foreground) or black (read as empty)
+        colour = np.full(box.shape + (3,), rgb, np.uint8)
+        image = Image.fromarray(np.dstack([colour, box.astype(np.uint8) * 255]), "RGBA")
+        message = refused(image, tmp_path)
+        assert f"every pixel the colour ({rgb}, {rgb}, {rgb})" in message
+        assert "getchannel('A')" in message
+
+
+def test_label_maps_are_refused_with_the_scaling(box, tmp_path):
+    from PIL import Image
+
+    message = refused(Image.fromarray(box, "L"), tmp_path)
+    assert "label map with values 0 and 1 only" in message and "> 0" in message
+    assert "16-bit (I;16) label map" in refused(Image.fromarray(box.astype("uint16")), tmp_path)
+
+
+def test_a_voc_palette_mask_is_refused_naming_its_colours(box, tmp_path):
+    from PIL import Image
+
+    voc = Image.fromarray(box * 15, "P")  # class 15 (person) on background 0
+    voc.putpalette([0, 0, 0] + [128, 0, 0] * 14 + [192, 128, 128] + [0, 0, 0] * 240)
+    message = refused(voc, tmp_path)
+    assert "P (palette) with colours (0, 0, 0), (192, 128, 128)" in message
+
+
+def test_checker_reports_each_encoding_and_the_refused_ones(pets, capsys):
+    import numpy as np
+    from PIL import Image
+
+    tree, train = pets
+    first = mask_path_for(train[0], tree.root)
+    pixels = (np.asarray(Image.open(first)) > 127).astype(np.uint8)
+    encoded(pixels, "RGB").save(first, format="PNG")  # the fixture's masks are named .jpg
+    second = mask_path_for(train[1], tree.root)
+    Image.fromarray((np.asarray(Image.open(second)) > 127).astype(np.uint8), "L").save(
+        second, format="PNG")
+    status, out = run_check(capsys, tree.root)
+    assert status == 1
+    assert f"Mask encodings read: L {len(train) - 2}, RGB (grey) 1" in out
+    assert "Masks not white foreground on black: 1" in out and second in out
+
+
+def test_a_png_mask_for_a_jpg_image_is_named_and_read_with_mask_ext(pets, capsys):
+    tree, train = pets
+    mask = mask_path_for(train[0], tree.root)
+    png = os.path.splitext(mask)[0] + ".alt.png"
+    assert mask.endswith(".jpg")
+    for impath in train:
+        path = mask_path_for(impath, tree.root)
+        os.rename(path, os.path.splitext(path)[0] + ".png")
+    status, out = run_check(capsys, tree.root)
+    assert status == 1 and f"{mask} for image {train[0]}, but {os.path.splitext(mask)[0]}.png exists" in out
+    assert "TRAINER.FVGPT.MASK_EXT .png" in out and png not in out
+    status, out = run_check(capsys, tree.root, "--mask-ext", ".png")
+    assert status == 0, out
+
+
+def test_an_exif_rotated_image_is_named_in_the_aspect_error(tmp_path):
+    from PIL import Image
+    from fvgpt.masks import MaskAspectError, read_mask
+
+    image = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 10x8, shown rotated by 90 degrees: 8x10
+    Image.new("RGB", (10, 8)).save(image, exif=exif)
+    mask = tmp_path / "mask.png"
+    Image.new("L", (8, 10), 255).save(mask)  # drawn on the displayed image
+    with pytest.raises(MaskAspectError, match="EXIF orientation 6.*Transpose.ROTATE_90"):
+        read_mask(str(mask), str(image), (10, 8))

@@ -234,4 +234,4 @@ def test_base2new_shell_scripts_on_a_fixture_tree(layout, name, config, small_cl
     table = subprocess.run([sys.executable, "-m", "sweeps.tables", str(tmp_path / "base2new")],
                            cwd=REPO, capture_output=True, text=True)
     # the empty seed2 folder above is an unfinished run: the table counts it as missing
-    assert f"| {config} | CoOp + FVG-PT | 1/2 |" in table.stdout, table.stdout + table.stderr[-2000:]
+    assert f"| {config} | CoOp + FVG-PT | 1/2 (seeds 1) |" in table.stdout, table.stdout + table.stderr[-2000:]

@@ -92,13 +92,17 @@ def test_table1_marks_missing_runs_and_never_averages_fewer_data_sets(tmp_path, 
     rows = {(r.split("|")[1].strip(), r.split("|")[2].strip()): r for r in out.splitlines()
             if r.startswith("| ")}
     dtd = rows[("dtd", "CoOp + FVG-PT")]
-    assert "| 1/2 |" in dtd and "78.24" not in dtd  # one seed short; no paper row claimed for it
+    assert "| 1/2 (seeds 1; left out, base or new only: 2) |" in dtd  # one seed short
+    assert "78.24" not in dtd  # no difference to the paper claimed for it
+    base1 = next(50.0 + i for i, r in enumerate(runs)
+                 if r.name == missing.replace("test_new", "train_base").replace("seed2", "seed1"))
+    assert f"| {base1:.2f} ± 0.00 |" in dtd  # base over seed 1 only, the seed new has
     assert "missing: dtd" in rows[("average over 2", "CoOp + FVG-PT")]
     assert "81.13 / 53.99 / 64.83" in dtd  # the paper's DTD figures beside ours (Table 1)
     pets = rows[("oxford_pets", "CoOp")]
     assert "95.11 / 97.04 / 96.07" in pets and pets.split("|")[-2].strip()  # paper and difference
     assert os.path.getsize(tmp_path / "table1.png") > 0
-    assert "dtd,CoOp + FVG-PT,1/2" in (tmp_path / "table1.csv").read_text()
+    assert 'dtd,CoOp + FVG-PT,"1/2 (seeds 1;' in (tmp_path / "table1.csv").read_text()
 
     write_result(sweep, next(r for r in runs if r.name == missing), 60.0)
     out = ok(capsys, tables_main, tmp_path)
@@ -171,3 +175,26 @@ def test_xd_on_two_real_layouts_gives_table2_beside_the_paper(small_clip, tmp_pa
     assert "| 72.09 | 89.75 |" in rows["CoOp + FVG-PT (paper)"]
     assert "missing" not in rows["CoOp + FVG-PT"] and rows["Δ ours − paper"].count("|") == 5
     assert (output / "table2.csv").read_text().count("oxford_pets") == 2
+
+
+def test_sweep_json_keeps_every_sweep_asked_for_in_the_folder(tmp_path):
+    """A narrower re-run adds to sweep.json; the tables cover the union of all requests."""
+    Sweep("base2new", ["CoOp"], ["dtd"], [1, 2], root="/data", output=str(tmp_path)).save()
+    Sweep("base2new", ["KgCoOp"], ["dtd", "eurosat"], [2], root="/data2",
+          output=str(tmp_path)).save()
+    Sweep("base2new", ["CoOp"], ["dtd"], [1, 2], root="/data2", output=str(tmp_path)).save()
+    assert len(json.loads((tmp_path / "sweep.json").read_text())["requests"]) == 3
+    moved = tmp_path.rename(tmp_path.parent / "moved")
+    union = Sweep.load(str(moved))
+    assert (union.backbones, union.datasets, union.seeds) == (["CoOp", "KgCoOp"], ["dtd", "eurosat"], [1, 2])
+    assert union.output == str(moved) and union.root == "/data2"  # the folder given; the last root
+    with pytest.raises(ValueError, match=r"shots \(16 there, 4 now\)"):
+        Sweep("base2new", ["CoOp"], ["dtd"], [1], root="/data", output=str(moved), shots=4).save()
+
+
+def test_a_sweep_json_of_one_sweep_is_read_from_where_the_folder_is(tmp_path):
+    """sweep.json as written before it kept every request: its absolute output is not used."""
+    (tmp_path / "sweep.json").write_text(json.dumps(
+        {"protocol": "base2new", "backbones": ["CoOp"], "datasets": ["dtd"], "seeds": [1],
+         "root": "/data", "output": "/elsewhere/old", "shots": 16, "config": None, "opts": []}))
+    assert Sweep.load(str(tmp_path)).output == str(tmp_path)
