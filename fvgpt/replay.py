@@ -135,8 +135,7 @@ def key_digest(key):
 def _portable(state):
     """A ``rng_state()`` that ``torch.load(weights_only=True)`` reads back."""
     name, keys, pos, has_gauss, cached = state["numpy"]
-    out = dict(state, numpy=[name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached])
-    return out
+    return dict(state, numpy=[name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached])
 
 
 def _restorable(state):

@@ -38,12 +38,12 @@ def assert_same_run(out, reference, model="fvgpt_head"):
     assert resume[0]["rng_state"]["python"] == resume[1]["rng_state"]["python"]
 
 
-def recorded_and_replayed_variant(tmp, command):
+def recorded_and_replayed_variant(tmp, command, env=None):
     """The full model recorded into a cache, the variant uncached, the variant replayed."""
     cache = tmp / "cache"
-    logs = {"record": run(command(tmp / "full", *cached(cache))),
-            "uncached": run(command(tmp / "variant_uncached", *VARIANT)),
-            "replayed": run(command(tmp / "variant_replayed", *VARIANT, *cached(cache)))}
+    logs = {"record": run(command(tmp / "full", *cached(cache)), env),
+            "uncached": run(command(tmp / "variant_uncached", *VARIANT), env),
+            "replayed": run(command(tmp / "variant_replayed", *VARIANT, *cached(cache)), env)}
     return cache, logs
 
 
@@ -86,6 +86,18 @@ def assert_replayed_exactly(tmp, logs):
 def test_coop_variant_replayed_is_bit_identical_to_uncached(coop):
     tmp, _, logs, _ = coop
     assert_replayed_exactly(tmp, logs)
+
+
+def test_coop_variant_replayed_under_real_dassl(world_root, small_clip, coop_run, tmp_path,
+                                               real_dassl_env):
+    """The same hook works on real Dassl's TrainerX loop."""
+    def command(out, *opts):
+        return train_py_command(world_root, out, "FVGPT_CoOp", *EPOCHS,
+                                "TRAINER.FVGPT.BACKBONE_DIR", str(coop_run), *opts,
+                                small_clip=small_clip)
+    _, logs = recorded_and_replayed_variant(tmp_path, command, real_dassl_env)
+    assert "Dassl engine: real" in logs["replayed"]
+    assert_replayed_exactly(tmp_path, logs)
 
 
 def test_mmrl_variant_replayed_is_bit_identical_to_uncached(mmrl):
