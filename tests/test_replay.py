@@ -178,3 +178,19 @@ def test_recording_stops_at_the_disk_limit(tmp_path, capsys):
     cache = ReplayCache(str(tmp_path), max_bytes=1, key={"k": 1})
     assert cache._start_recording(str(tmp_path / "entry"), type("T", (), {"epoch": 0})) is None
     assert "runs uncached and is not recorded" in capsys.readouterr().out
+
+
+def test_replayed_step_hands_the_head_the_recorded_random_state(tmp_path):
+    """Whatever the head draws (dropout, say) it draws from the recording run's numbers."""
+    torch.manual_seed(3)
+    recording = record_one_step(tmp_path)  # records the state the head starts the step from
+    expected = torch.rand(4)
+    recording.finish(rng_state(), {}, "classes", "x")
+    torch.manual_seed(4)
+    replay = EpochReplay(recording.final, "x", "classes", [type("Item", (), {"impath": "a"})] * 2)
+    cache = ReplayCache()
+    cache.replay_step_states = replay.step_states
+    [batch] = list(replay)
+    inputs = cache.head_inputs(batch, compute=None)
+    assert torch.equal(torch.rand(4), expected)
+    assert inputs["mask"].shape == (2, 1) and batch["impath"] == ["a", "a"]
