@@ -28,6 +28,8 @@ import shutil
 import socket
 from contextlib import contextmanager
 
+import clip
+import dassl
 import numpy as np
 import PIL
 import torch
@@ -78,11 +80,10 @@ def _file_stamp(path):
     return [st.st_size, st.st_mtime_ns]
 
 
-def _sources_sha256(*packages):
-    """SHA-256 of the Python sources of ``packages`` (the code that makes views and outputs)."""
+def _sources_sha256(*folders):
+    """SHA-256 of the Python sources under ``folders`` (the code that makes views and outputs)."""
     digest = hashlib.sha256()
-    for package in packages:
-        folder = os.path.dirname(package.__file__)
+    for folder in folders:
         for path in sorted(glob.glob(os.path.join(folder, "**", "*.py"), recursive=True)):
             digest.update(os.path.relpath(path, folder).encode())
             with open(path, "rb") as f:
@@ -106,15 +107,11 @@ def replay_key(trainer):
     backbone checkpoint's and the CLIP file's SHA-256, each training image's and mask's size and
     modification time, the classes, device, thread count, library versions and the sources of
     fvgpt, clip and the Dassl engine."""
-    import clip
-    import dassl
-
     cfg, fv = trainer.cfg, trainer.cfg.TRAINER.FVGPT
     data = [[item.impath, int(item.label), _file_stamp(item.impath),
              _file_stamp(mask_path_for(item.impath, cfg.DATASET.ROOT, fv.MASK_ROOT))]
             for item in trainer.dm.dataset.train_x]
     clip_path = resolve_clip_path(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CLIP_CACHE_DIR)
-    import fvgpt
     return {
         "format": FORMAT, "config": config_key(cfg), "training_data": data,
         "classnames": list(trainer.dm.dataset.classnames),
@@ -124,7 +121,9 @@ def replay_key(trainer):
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__,
                      "pillow": PIL.__version__},
-        "sources_sha256": _sources_sha256(fvgpt, clip, dassl),
+        "sources_sha256": _sources_sha256(os.path.dirname(os.path.abspath(__file__)),
+                                          os.path.dirname(clip.__file__),
+                                          os.path.dirname(dassl.__file__)),
     }
 
 
