@@ -43,7 +43,7 @@ from .losses import foreground_area
 from .masks import mask_path_for
 from .resume import restore_rng_state, rng_state
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"  # written last: an entry without it is partial
 RNG_FILE = "rng.pt"
 RNG_STEP_BYTES = 16 * 2 ** 10  # bound on one step's random-number states in rng.pt
@@ -134,14 +134,15 @@ def key_digest(key):
 def _portable(state):
     """A ``rng_state()`` that ``torch.load(weights_only=True)`` reads back."""
     name, keys, pos, has_gauss, cached = state["numpy"]
-    return dict(state, numpy=[name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached])
+    version, internal, gauss = state["python"]  # tensors: fast to read back, unlike 625 ints
+    return dict(state, python=[version, torch.tensor(internal, dtype=torch.int64), gauss],
+                numpy=[name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached])
 
 
 def _restorable(state):
     name, keys, pos, has_gauss, cached = state["numpy"]
-    python = state["python"]
-    python = (python[0], tuple(python[1]), python[2])
-    return dict(state, python=python,
+    version, internal, gauss = state["python"]
+    return dict(state, python=(version, tuple(internal.tolist()), gauss),
                 numpy=(name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
 
 
