@@ -73,6 +73,9 @@ def add_fvgpt_config(cfg):
     c.MISSING_MASK = "error"  # error, or full: use the whole image and count it
     c.EMPTY_MASK = "error"  # error, or keep: train on it (A(m) = 0)
     c.FG_FILL = "mean"  # (choice) x_fg = normalised x * m (mean colour outside), or black: x * m
+    c.REPLAY_CACHE = ""  # folder where training runs record / replay the backbone's outputs
+    # exactly (docs/replay.md); "" = off
+    c.REPLAY_MAX_BYTES = 20 * 2 ** 30  # no recording that would grow REPLAY_CACHE beyond this
     a = c.ABLATION = CN()  # parts switched off for ablations (paper Tables 3, 6, 12, 13)
     a.LOSSES = ["frg", "fdc_ce", "dist", "pc_ce", "pc_kl"]  # loss terms that are optimised
     a.FIXED_R = -1.0  # in [0, 1]: the FRG's r replaced by this constant; < 0: learned

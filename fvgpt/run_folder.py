@@ -33,7 +33,12 @@ STALE_AFTER_S = 300  # a lock of another host not refreshed for this long is lef
 # Keys that cannot change a run's numbers: where it is written, how often it prints, and where
 # the data folder is (a moved folder reads the same relative files; few-shot caches are rebased
 # and FVG-PT checks its training images against its backbone's, training_images.json).
-IGNORED_KEYS = ("OUTPUT_DIR", "RESUME", "TRAIN.PRINT_FREQ", "VERBOSE", "DATASET.ROOT")
+IGNORED_KEYS = ["OUTPUT_DIR", "RESUME", "TRAIN.PRINT_FREQ", "VERBOSE", "DATASET.ROOT"]
+
+
+def ignore_keys(*keys):
+    """Also leave ``keys`` out of run settings (options that cannot change numbers, e.g. a cache)."""
+    IGNORED_KEYS.extend(k for k in keys if k not in IGNORED_KEYS)
 
 
 class RunFolderError(RuntimeError):

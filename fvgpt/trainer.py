@@ -17,6 +17,7 @@ from .images import MaskedImageDatasetWrapper
 from .masked_data import FG_FILLS
 from .masks import CHECKER, MaskError, audit_masks
 from .modules import FVGPTHead
+from .replay import ReplayCache
 from .results import RESULT_FILE
 from .resume import ResumableTrainerX
 from .run_folder import RECORD_FILE
@@ -66,6 +67,7 @@ class FVGPTTrainer(ResumableTrainerX):
 
     backbone_class = None
     dataset_wrapper = MaskedImageDatasetWrapper  # foreground views on the training set
+    replay = ReplayCache()  # inactive; before_train sets the run's (TRAINER.FVGPT.REPLAY_CACHE)
 
     def check_cfg(self, cfg):
         print(f"Dassl engine: {engine_description()}")
@@ -254,6 +256,7 @@ class FVGPTTrainer(ResumableTrainerX):
     def before_train(self):
         self.check_inputs()
         super().before_train()
+        self.replay = ReplayCache.for_trainer(self)
 
     def check_training_masks(self):
         """Fail before the first epoch if a training mask would stop the run."""
@@ -272,15 +275,25 @@ class FVGPTTrainer(ResumableTrainerX):
         keys = ("img", "img_fg", "mask", "label")
         return [batch[k].to(self.device) for k in keys]
 
-    def forward_backward(self, batch):
+    def backbone_outputs(self, batch):
+        """What the head consumes from a training batch: the frozen backbone's no-grad passes."""
         image, image_fg, mask, label = self.parse_batch_train(batch)
         backbone = self.backbone
         features = backbone.image_features(image)
-        logits = backbone.logits(features)
-        logits_fg = backbone.logits(backbone.image_features(image_fg))
-        logits_clip = backbone.clip_logits(backbone.clip_image_features(image, features))
-        out = self.head.losses(backbone.fdc_features(features), backbone.class_features, logits,
-                               logits_fg, logits_clip, mask, label)
+        return {"fdc": backbone.fdc_features(features), "logits": backbone.logits(features),
+                "logits_fg": backbone.logits(backbone.image_features(image_fg)),
+                "logits_clip": backbone.clip_logits(backbone.clip_image_features(image, features)),
+                "mask": mask, "label": label}
+
+    def run_epoch(self):
+        with self.replay.epoch(self):  # records or replays backbone_outputs (fvgpt.replay)
+            super().run_epoch()
+
+    def forward_backward(self, batch):
+        x = self.replay.head_inputs(batch, self.backbone_outputs)
+        label = x["label"]
+        out = self.head.losses(x["fdc"], self.backbone.class_features, x["logits"], x["logits_fg"],
+                               x["logits_clip"], x["mask"], label)
         self.model_backward_and_update(out["loss"])
         self.substituted_masks.update(
             p for p, s in zip(batch["impath"], batch["mask_substituted"].tolist()) if s)

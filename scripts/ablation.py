@@ -11,6 +11,10 @@ holds a result, so the command resumes). The CoOp backbones are the main job's r
 
 Every run uses ``--fg-fill`` (default black, as the main job); the ``fill`` group compares the
 two foreground views (TRAINER.FVGPT.FG_FILL).
+
+The variants of one seed train on the frozen backbone's outputs recorded by the first of them
+(TRAINER.FVGPT.REPLAY_CACHE in ``--replay-cache``, default ``<output>/replay_cache``; docs/replay.md):
+the same numbers, bit for bit, as without (``--replay-cache ""``), in a fraction of the time.
 """
 import argparse
 import os
@@ -97,8 +101,9 @@ def run_variant(args, name, opts, seed):
     world_benchmark.train_py(backbone_runs, "CoOp", "base", seed, args.opts, progress)
     backbone = ["TRAINER.FVGPT.BACKBONE_DIR", coop_base] + opts + args.opts
     fvgpt_base = world_benchmark.run_dir(runs.output, "FVGPT_CoOp", "base", seed)
+    replay = ["TRAINER.FVGPT.REPLAY_CACHE", args.replay_cache] if args.replay_cache else []
     world_benchmark.train_py(runs, "FVGPT_CoOp", "base", seed,
-                             backbone + ["TEST.FOREGROUND_SHIFT_INDEX", "True"], progress)
+                             backbone + ["TEST.FOREGROUND_SHIFT_INDEX", "True"] + replay, progress)
     world_benchmark.train_py(runs, "FVGPT_CoOp", "new", seed, backbone, progress, eval_from=fvgpt_base)
     return {split: read_run(world_benchmark.run_dir(runs.output, "FVGPT_CoOp", split, seed))
             for split in ("base", "new")}
@@ -117,8 +122,13 @@ def main(argv=None):
                         help="TRAINER.FVGPT.FG_FILL of every run (the fill group overrides it)")
     parser.add_argument("--opts", nargs="+", default=[],
                         help="config overrides for every run, backbones included")
+    parser.add_argument("--replay-cache", help='TRAINER.FVGPT.REPLAY_CACHE of the training runs '
+                        '(default <output>/replay_cache; "" = off)')
     args = parser.parse_args(argv)
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
+    if args.replay_cache is None:
+        args.replay_cache = os.path.join(args.output, "replay_cache")
+    args.replay_cache = args.replay_cache and os.path.abspath(args.replay_cache)
     args.backbone_output = os.path.abspath(args.backbone_output)
     args.epochs = world_benchmark.epochs_of(args.opts)
     variants = select(args.groups, args.variants)

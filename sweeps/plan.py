@@ -88,6 +88,9 @@ class Sweep:
     shots: int = 16
     config: str = None  # one config name for every trainer instead of the BACKBONES choice
     opts: list = field(default_factory=list)  # yacs options added to every run
+    # TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT training runs (docs/replay.md); "" = off, None =
+    # <folder above output>/replay_cache, shared by the sweeps of one output folder (variants)
+    replay_cache: str = None
 
     def __post_init__(self):
         if self.protocol not in STAGES:
@@ -101,6 +104,9 @@ class Sweep:
             raise ValueError(f"{owned} are set by the sweep (shots: --shots; classes: the "
                              "protocol), as the run folders are named after them: drop them "
                              "from the options.")
+        if self.replay_cache is None:
+            self.replay_cache = os.path.join(os.path.dirname(os.path.abspath(self.output)),
+                                             "replay_cache")
         for d in self.datasets_used():
             if not os.path.isfile(dataset_config(d)):
                 raise ValueError(f"No data set config {dataset_config(d)}: data sets are named "
@@ -294,16 +300,19 @@ def _chain(sweep, backbone, seed, train_dataset, tests):
     if backbone.fvgpt_trainer:
         # Targets of cross-dataset transfer use z_PC (spec, Inference; paper Sec. 4.2).
         test_opts = ["TRAINER.FVGPT.TEST_BRANCH", "pc"] if sweep.protocol == "xd" else []
+        replay = ["TRAINER.FVGPT.REPLAY_CACHE", sweep.replay_cache] if sweep.replay_cache else []
         runs += _method_runs(sweep, backbone, seed, cfg, backbone.fvgpt_trainer,
                              backbone.fvgpt_trainer, f"{backbone.trainer} + FVG-PT", train_dataset,
                              tests, opts=["TRAINER.FVGPT.BACKBONE_DIR", runs[0].out_dir(sweep)],
-                             test_opts=test_opts, deps=[runs[0].name], trains=True)
+                             test_opts=test_opts, deps=[runs[0].name], trains=True,
+                             train_opts=replay)
     return runs
 
 
 def _method_runs(sweep, backbone, seed, cfg, trainer, trainer_dir, method, train_dataset, tests,
-                 opts, test_opts, deps, trains):
-    """One method's training run (an evaluation for zero-shot methods) and its test runs."""
+                 opts, test_opts, deps, trains, train_opts=()):
+    """One method's training run (an evaluation for zero-shot methods) and its test runs;
+    ``train_opts`` go to the training run only."""
     train_stage, test_stage = STAGES[sweep.protocol]
     train_split, test_split = {"base2new": ("base", "new"), "xd": ("all", "all")}[sweep.protocol]
     config = trainer_config(trainer_dir, cfg)
@@ -322,7 +331,8 @@ def _method_runs(sweep, backbone, seed, cfg, trainer, trainer_dir, method, train
 
     train_label = "base" if sweep.protocol == "base2new" else "source"
     if trains:
-        train = run(train_stage, train_dataset, train_label, train_split, [], opts, deps)
+        train = run(train_stage, train_dataset, train_label, train_split, [],
+                    opts + list(train_opts), deps)
         load = ["--model-dir", train.out_dir(sweep), "--load-epoch", str(max_epoch(config, sweep.opts))]
         test_deps = [train.name]
     else:

@@ -38,6 +38,10 @@ def build_parser():
     parser.add_argument("--config", help="one config name for every trainer, e.g. world "
                                          "(default: each backbone's choice in BACKBONES)")
     parser.add_argument("--opts", nargs="+", default=[], help="yacs options for every run")
+    parser.add_argument("--replay-cache", default=None,
+                        help="TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT training runs: variant sweeps "
+                             "of one backbone replay its recorded outputs exactly (docs/replay.md); "
+                             'default <folder above --output>/replay_cache, "" = off')
     parser.add_argument("--executor", choices=["sequential", "parallel", "slurm"],
                         default="sequential")
     parser.add_argument("--gpus", nargs="+", default=None,
@@ -58,7 +62,7 @@ def sweep_from_args(args):
     return Sweep(protocol=args.protocol, backbones=args.backbones, datasets=datasets,
                  seeds=args.seeds, root=os.path.abspath(args.root),
                  output=os.path.abspath(args.output), shots=args.shots, config=args.config,
-                 opts=args.opts)
+                 opts=args.opts, replay_cache=args.replay_cache)
 
 
 def main(argv=None):

@@ -28,7 +28,10 @@ def test_ablation_table_over_variants_then_resume(setting, capsys):
     assert "| FRG -> r = 0 |" in table and os.path.isfile(out / "ablation" / "ablation.csv")
     fixed_r_log = ablation.variant_dir(str(out / "ablation"), "FRG -> r = 0")
     with open(os.path.join(fixed_r_log, "FVGPT_CoOp", "base", "seed1", "log.txt")) as f:
-        assert "FIXED_R: 0.0" in f.read()  # the variant's switch reached its run
+        log = f.read()
+    assert "FIXED_R: 0.0" in log  # the variant's switch reached its run
+    # it trained on the backbone outputs the full model recorded (docs/replay.md)
+    assert f"Replay cache: replaying epoch 1 from {out / 'ablation' / 'replay_cache'}" in log
     capsys.readouterr()
     assert ablation.main(argv) == rows  # a second call reads the finished runs
     # the CoOp backbone (looked up once per variant), then each variant's base and new runs

@@ -43,6 +43,11 @@ def test_base2new_plan_chains_each_backbone_into_fvgpt(tmp_path):
     assert runs["test_new/eurosat/shots_16/CoOp/vit_b16_ep20/seed2"].deps == [coop]
     assert runs[fvgpt].deps == [coop]
     assert str(tmp_path / coop) in runs[fvgpt].args  # TRAINER.FVGPT.BACKBONE_DIR
+    # variant sweeps beside this one replay the backbone outputs its FVG-PT training runs record
+    replay = ["TRAINER.FVGPT.REPLAY_CACHE", str(tmp_path.parent / "replay_cache")]
+    assert " ".join(replay) in " ".join(runs[fvgpt].args)
+    assert "TRAINER.FVGPT.REPLAY_CACHE" not in runs[coop].args + runs[
+        "test_new/eurosat/shots_16/FVGPT_CoOp/vit_b16_ep20/seed2"].args
     test = runs["test_new/eurosat/shots_16/FVGPT_CoOp/vit_b16_ep20/seed2"]
     assert test.deps == [fvgpt] and test.args[test.args.index("--load-epoch") + 1] == "20"
     zero_shot = runs["test_new/oxford_pets/shots_16/ZeroshotCLIP/vit_b16_ep10/seed1"]

@@ -1,0 +1,109 @@
+"""Benchmark of the replay cache: scripts/ablation.py without and with replay, in one run.
+
+    python scripts/benchmark_replay.py [--root data] [--output output/benchmark_replay]
+        [--seeds 1 2 3] [--variants full "no L_dist" ...] [--opts KEY VALUE ...]
+
+The CoOp backbones of the seeds are trained first (untimed, in ``<output>/backbones``). Then the
+ablation runs twice, each as its own process: ``uncached`` (``--replay-cache ""``) and
+``replayed`` (the default cache); the replayed ablation is timed in two parts, its first
+variant (which records, one run per seed) and the rest. Printed and written to
+``<output>/benchmark_replay.md``: the wall times, the speed-up, the replayed ablation's time over
+its first variant's (the goal is under 1.5), the cache's size on disk (it only grows, so this is
+its peak), the peak resident memory of any run of each ablation, and whether the two ablation
+tables are identical to the byte (the script exits with an error when they are not).
+"""
+import argparse
+import filecmp
+import os
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+import ablation  # noqa: E402
+import world_benchmark  # noqa: E402
+from fvgpt.replay import folder_bytes, mib  # noqa: E402
+from fvgpt.world.generate import ensure_world  # noqa: E402
+
+
+def run_ablation(args, output, variants, replay_cache=None):
+    """scripts/ablation.py as a process; returns (seconds, peak RSS in MiB of its largest run)."""
+    cmd = [sys.executable, "-u", os.path.join(REPO, "scripts", "ablation.py"), "--root", args.root,
+           "--output", output, "--backbone-output", args.backbones, "--seeds",
+           *map(str, args.seeds), "--variants", *variants, "--fg-fill", args.fg_fill]
+    if replay_cache is not None:
+        cmd += ["--replay-cache", replay_cache]
+    if args.opts:
+        cmd += ["--opts", *args.opts]
+    start = time.time()
+    proc = subprocess.Popen(cmd, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)  # usage covers the train.py runs it waited for
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed (exit {proc.returncode})")
+    return time.time() - start, usage.ru_maxrss / 1024
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
+    parser.add_argument("--output", default=os.path.join(REPO, "output", "benchmark_replay"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--variants", nargs="+", default=[name for _, name, _ in ablation.VARIANTS],
+                        help="ablation variants by name (default: all 25)")
+    parser.add_argument("--fg-fill", choices=("black", "mean"), default="black")
+    parser.add_argument("--opts", nargs="+", default=[], help="config overrides for every run")
+    args = parser.parse_args(argv)
+    args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
+    args.backbones = os.path.join(args.output, "backbones")
+    ablation.select(names=args.variants)  # unknown names stop here
+
+    ensure_world(args.root)
+    print("[CoOp backbones, untimed]", flush=True)
+    backbone_runs = SimpleNamespace(root=args.root, output=args.backbones, fg_fill=args.fg_fill,
+                                    epochs=world_benchmark.epochs_of(args.opts))
+    progress = world_benchmark.Progress(["CoOp"], args.seeds, splits=("base",))
+    for seed in args.seeds:
+        world_benchmark.train_py(backbone_runs, "CoOp", "base", seed, args.opts, progress)
+
+    uncached_dir = os.path.join(args.output, "uncached")
+    replayed_dir = os.path.join(args.output, "replayed")
+    cache = os.path.join(replayed_dir, "replay_cache")
+    print("[ablation without replay]", flush=True)
+    t_uncached, rss_uncached = run_ablation(args, uncached_dir, args.variants, replay_cache="")
+    print("[ablation with replay: first variant (records)]", flush=True)
+    t_first, rss_first = run_ablation(args, replayed_dir, args.variants[:1])
+    print("[ablation with replay: all variants (the first is done)]", flush=True)
+    t_rest, rss_rest = run_ablation(args, replayed_dir, args.variants)
+    t_replayed = t_first + t_rest
+    disk = folder_bytes(cache)
+
+    identical = all(filecmp.cmp(os.path.join(uncached_dir, f), os.path.join(replayed_dir, f),
+                                shallow=False) for f in ("ablation.md", "ablation.csv"))
+    lines = [
+        f"Replay benchmark: {len(args.variants)} variants x seeds {args.seeds}, options "
+        f"{args.opts or 'none'}, {os.cpu_count()} CPUs visible, {time.strftime('%Y-%m-%d %H:%M')}",
+        f"- ablation without replay: {t_uncached:.0f} s",
+        f"- ablation with replay: {t_replayed:.0f} s ({t_first:.0f} s for the first variant, "
+        f"which records, + {t_rest:.0f} s for the others)",
+        f"- speed-up: {t_uncached / t_replayed:.2f}x; with replay / first variant: "
+        f"{t_replayed / t_first:.2f} (goal < 1.5)",
+        f"- replay cache on disk (peak): {mib(disk)}",
+        f"- peak resident memory of one run: {rss_uncached:.0f} MiB without replay, "
+        f"{max(rss_first, rss_rest):.0f} MiB with",
+        f"- ablation tables (ablation.md, ablation.csv) identical: {'yes' if identical else 'NO'}",
+    ]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    with open(os.path.join(args.output, "benchmark_replay.md"), "w") as f:
+        f.write(text)
+    if not identical:
+        sys.exit(f"The ablation tables differ: compare {uncached_dir} and {replayed_dir}.")
+
+
+if __name__ == "__main__":
+    main()
