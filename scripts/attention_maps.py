@@ -125,7 +125,7 @@ def main():
             f"{'right' if correct[n][i] else 'wrong'}: {classnames[predicted[n][i]]}" for n in names])
     if not grid:
         sys.exit("No case to show: pass --indices")
-    titles = ["image", "mask (benchmark)"] + [f"Grad-CAM\n{n}" for n in names]
+    titles = ["image", "foreground mask"] + [f"Grad-CAM\n{n}" for n in names]
     save_grid(args.out, grid, titles, row_labels, tile_labels)
     print(f"Columns: image, mask, {', '.join(names)}. Written to {args.out}")
 

@@ -236,8 +236,8 @@ def report(summary):
     regime = "; ".join(f"world {w}: {sum(ok for _, ok, _ in part['regime'])} of "
                        f"{len(part['regime'])}" for w, part in summary["worlds"].items())
     return "\n".join([
-        f"FG-World base-to-new, 16 shots, worlds (generator seeds) {list(summary['worlds'])} x "
-        f"training seeds {summary['seeds']}. Each cell: mean over worlds of the per-world mean "
+        f"FG-World base-to-new, 16 shots, worlds (generator seeds) {', '.join(summary['worlds'])} "
+        f"x training seeds {', '.join(map(str, summary['seeds']))}. Each cell: mean over worlds of the per-world mean "
         "over training seeds ± std across worlds (in brackets: the mean std across training "
         "seeds). D_fg on the base test set with the benchmark's segmenter masks, tau 2.",
         "", worlds_to_markdown(summarise_worlds(per_world)),
