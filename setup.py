@@ -22,7 +22,7 @@ setup(
         "numpy",
         "pillow",
         "tqdm",
-        "matplotlib",  # the gain plot of python -m sweeps.tables
+        "matplotlib",  # plots: sweeps.tables, the main job's d_fg.png, Grad-CAM grids
     ],
     extras_require={
         # "masks": the grabcut method of python -m fvgpt.make_masks.

@@ -50,7 +50,7 @@ def add_promptsrc_config(cfg):
 
 
 def add_fvgpt_config(cfg):
-    """FVG-PT's keys; defaults follow ../shared/FVGPT_SPEC.md (paper + upstream configs)."""
+    """FVG-PT's keys; defaults follow docs/spec.md (the paper and the authors' configs)."""
     c = cfg.TRAINER.FVGPT = CN()
     c.BACKBONE_DIR = ""  # --output-dir of the tuned backbone run (same dataset and seed)
     c.BACKBONE_EPOCH = 0  # checkpoint epoch of the backbone; 0 = model-best if saved, else the last

@@ -3,10 +3,11 @@ switched off by TRAINER.FVGPT.ABLATION, and lambda_d / tau sweeps; base-to-new, 
 
 Every run is a train.py call made by scripts/world_benchmark.py (skipped when its log already
 holds a result, so the command resumes). The CoOp backbones are the main job's runs
-(``--backbone-output``, default output/world_benchmark), trained there if missing. Writes
+(``--backbone-output``, default the main job's world 0, output/world_benchmark/world0),
+trained there if missing. Writes
 ``ablation.md`` and ``ablation.csv`` in ``--output``.
 
-    python scripts/ablation.py [--root data] [--output output/ablation] [--seeds 1 2 3]
+    python scripts/ablation.py [--root data/world0] [--output output/ablation] [--seeds 1 2 3]
         [--groups losses fixed_r ...] [--variants full "no L_dist" ...] [--opts KEY VALUE ...]
 
 Every run uses ``--fg-fill`` (default black, as the main job); the ``fill`` group compares the
@@ -111,9 +112,9 @@ def run_variant(args, name, opts, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
+    parser.add_argument("--root", default=os.path.join(REPO, "data", "world0"), help="data folder (FG-World seed 0)")
     parser.add_argument("--output", default=os.path.join(REPO, "output", "ablation"))
-    parser.add_argument("--backbone-output", default=os.path.join(REPO, "output", "world_benchmark"),
+    parser.add_argument("--backbone-output", default=os.path.join(REPO, "output", "world_benchmark", "world0"),
                         help="where the CoOp backbone runs are (the main job's output)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--groups", nargs="+", choices=GROUPS, help="only these groups")

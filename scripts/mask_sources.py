@@ -90,7 +90,7 @@ def quality(root, mask_root, rels):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     world_benchmark.add_run_arguments(parser, "where this script's FVG-PT runs go")
-    parser.add_argument("--backbone-output", default=os.path.join(REPO, "output", "world_benchmark"),
+    parser.add_argument("--backbone-output", default=os.path.join(REPO, "output", "world_benchmark", "world0"),
                         help="where the CoOp backbone runs are (the main job's output)")
     parser.add_argument("--iou-only", action="store_true", help="mask quality only, no training")
     parser.set_defaults(output=os.path.join(REPO, "output", "mask_sources"))

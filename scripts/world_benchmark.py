@@ -50,8 +50,9 @@ BATCH_LINE = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\]")
 
 def add_run_arguments(parser, output_help):
     """The options the scripts built on the main job's runs share (world_regime, world_diagnosis)."""
-    parser.add_argument("--root", default=os.path.join(REPO, "data"), help="data folder")
-    parser.add_argument("--output", default=os.path.join(REPO, "output", "world_benchmark"),
+    parser.add_argument("--root", default=os.path.join(REPO, "data", "world0"),
+                        help="data folder of one world (the main job's world 0 by default)")
+    parser.add_argument("--output", default=os.path.join(REPO, "output", "world_benchmark", "world0"),
                         help=output_help)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--fg-fill", choices=("black", "mean"), default="black")

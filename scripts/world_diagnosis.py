@@ -8,7 +8,7 @@ the first; a head that learns them raises the first and lowers the second; a hea
 fits worse lowers both. Also printed: each backbone's foreground view on test, with the
 benchmark's (segmenter) masks and with exact masks, the views FVG-PT distils from.
 
-    python scripts/world_diagnosis.py [--root data] [--output output/world_benchmark]
+    python scripts/world_diagnosis.py [--root data/world0] [--output output/world_benchmark/world0]
         [--seeds 1 2 3] [--backbones CoOp KgCoOp PromptSRC MMRL]
 """
 import argparse

@@ -14,7 +14,8 @@ settings) are scored on the val split, full images and foreground views:
     at least 30 % of images, and r* = 1[CE(fg) < CE(full)] follows mask quality: its rate
     on exact masks exceeds its rate on shifted or empty ones by at least 0.2.
 
-    python scripts/world_regime.py [--root data] [--output output/world_benchmark] [--seeds 1 2 3]
+    python scripts/world_regime.py [--root data/world0] [--output output/world_benchmark/world0]
+        [--world-seed 0] [--seeds 1 2 3]
 
 The CoOp runs are the main job's (scripts/world_benchmark.py, which also prints these checks):
 trained there if missing, loaded from their last epoch here. Their own test number is not

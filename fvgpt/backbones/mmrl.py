@@ -1,6 +1,6 @@
 """MMRL (Guo & Gu, CVPR 2025): shared representation tokens in the upper layers of both encoders.
 
-Written for the pip ``clip`` package from the facts in ../shared/UPSTREAM_NOTES.md 1.3
+Written for the pip ``clip`` package from the upstream code
 (yunncheng/MMRL at 27d8821: trainers/mmrl.py, clip/model_mmrl.py):
 
 - R: ``N_REP_TOKENS`` learnable tokens of width ``REP_DIM``, one linear map per layer in
