@@ -94,15 +94,20 @@ def dataset_cfg(args):
     return cfg
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog=CHECKER, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_dataset_arguments(parser):
+    """The options naming a Dassl-registered data set (shared with ``fvgpt.make_masks``)."""
     parser.add_argument("--root", required=True, help="DATASET.ROOT, as given to train.py")
     parser.add_argument("--dataset-config-file", required=True,
                         help="e.g. configs/datasets/oxford_pets.yaml")
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         metavar="MODULE", help="module that registers the data set's reader "
                         "(repeatable), e.g. datasets.all")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=CHECKER, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_arguments(parser)
     parser.add_argument("--mask-root", default="",
                         help="TRAINER.FVGPT.MASK_ROOT (default: ROOT/mask)")
     parser.add_argument("--mask-ext", default="",

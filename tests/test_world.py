@@ -163,6 +163,7 @@ def test_reader_counts_and_base_new_halves(world_root, subsample):
     cfg.DATASET.ROOT = world_root
     cfg.DATASET.NUM_SHOTS = 16
     cfg.DATASET.SUBSAMPLE_CLASSES = subsample
+    cfg.DATASET.WORLD_SEED = 0
     cfg.SEED = 1
     ds = FGWorld(cfg)
     names = {"all": CLASSNAMES, "base": CLASSNAMES[:NUM_BASE], "new": CLASSNAMES[NUM_BASE:]}

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from dassl.data.datasets import DATASET_REGISTRY  # importable once the fvgpt package is
 
-from ..check_masks import dataset_cfg
+from ..check_masks import add_dataset_arguments, dataset_cfg
 from ..masks import MaskError
 from .make import make_masks
 from .methods import MakeMasksError, method_classes
@@ -31,12 +31,7 @@ PROGRAM = "python -m fvgpt.make_masks"
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="DATASET.ROOT, as given to train.py")
-    parser.add_argument("--dataset-config-file", required=True,
-                        help="e.g. configs/datasets/oxford_pets.yaml")
-    parser.add_argument("--import", dest="imports", action="append", default=[],
-                        metavar="MODULE", help="module that registers the data set's reader "
-                        "(repeatable), e.g. datasets.all")
+    add_dataset_arguments(parser)
     parser.add_argument("--mask-root", default="",
                         help="where to write the masks, as TRAINER.FVGPT.MASK_ROOT (default: ROOT/mask)")
     classes = method_classes()
