@@ -96,6 +96,7 @@ def main(argv=None):
     parser.set_defaults(output=os.path.join(REPO, "output", "mask_sources"))
     args = world_benchmark.resolve_run_arguments(parser.parse_args(argv))
     args.backbone_output = os.path.abspath(args.backbone_output)
+    args.replay_cache = ""  # each mask source changes the foreground views: nothing to replay
 
     start = time.time()
     ensure_world(args.root, args.world_seed)
