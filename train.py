@@ -1,5 +1,6 @@
 """Command-line entry point with CoOp's interface (KaiyangZhou/CoOp, train.py)."""
 import argparse
+import importlib
 import sys
 
 import torch
@@ -12,17 +13,17 @@ from dassl.utils import collect_env_info, set_random_seed, setup_logger
 from fvgpt import run_folder
 from fvgpt.backbone_settings import BackboneSettingsError
 from fvgpt.built_on import BuiltOnError
-from fvgpt.config import (UnknownConfigKey, add_project_config, apply_mmrl_dataset_overrides,
-                          config_opts, merge_checked, merge_config_file)
+from fvgpt.backbones.registry import BACKBONES
+from fvgpt.config import (UnknownConfigKey, add_project_config, config_opts, merge_checked,
+                          merge_config_file)
 from fvgpt.trainer import FVGPTTrainer
 from fvgpt.training_images import record_training_images
 
 import datasets.all  # noqa: F401  registers every dataset reader
-import trainers.coop  # noqa: F401
-import trainers.kgcoop  # noqa: F401
-import trainers.mmrl  # noqa: F401
-import trainers.promptsrc  # noqa: F401
 import trainers.zsclip  # noqa: F401
+
+for backbone in BACKBONES.values():
+    importlib.import_module(backbone.trainer_module)  # registers the backbone's trainer
 
 
 def reset_cfg(cfg, args):
@@ -60,7 +61,9 @@ def setup_cfg(args):
     reset_cfg(cfg, args)
     opts = config_opts(cfg, args.opts)
     merge_checked(cfg, lambda: cfg.merge_from_list(opts), "the command line")
-    apply_mmrl_dataset_overrides(cfg, opts)
+    for backbone in BACKBONES.values():
+        if backbone.adjust_config:
+            backbone.adjust_config(cfg, opts)
     cfg.freeze()
     return cfg
 

@@ -10,43 +10,10 @@ import re
 from yacs.config import CfgNode as CN
 
 from .backbone_settings import remember_defaults
+from .backbones.coop import KGCOOP_CTX_WORDS
+from .backbones.registry import BACKBONES
 
-# htyao89/KgCoOp declares TRAINER.COOP.CTX_INIT a bool, and any true value initialises the
-# context from these hard-coded words (KgCoOp/trainers/kgcoop.py:94-104); CoOp's is a string.
-KGCOOP_CTX_WORDS = "a photo of a"
 BOOL_OR_WORDS_KEYS = ("TRAINER.COOP.CTX_INIT",)
-
-
-def add_coop_config(cfg):
-    """CoOp's keys, with CoOp's defaults (KaiyangZhou/CoOp, train.py extend_cfg)."""
-    cfg.TRAINER.COOP = CN()
-    cfg.TRAINER.COOP.N_CTX = 16  # number of context vectors
-    cfg.TRAINER.COOP.CSC = False  # class-specific context
-    cfg.TRAINER.COOP.CTX_INIT = ""  # initialisation words, e.g. "a photo of a"
-    cfg.TRAINER.COOP.PREC = "fp16"  # fp16, fp32 or amp
-    cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"  # end, middle or front
-
-
-def add_kgcoop_config(cfg):
-    """KgCoOp's keys: CoOp's node plus the weight W of its knowledge-guided loss
-    (htyao89/KgCoOp, KgCoOp/train.py: W = 1.0; its scripts pass 8.0). Needs ``add_coop_config``."""
-    cfg.TRAINER.COOP.W = 1.0
-
-
-def add_promptsrc_config(cfg):
-    """PromptSRC's keys, defaults and types as upstream (muzairkhattak/PromptSRC, train.py
-    extend_cfg; ints stay ints so that upstream config files merge)."""
-    c = cfg.TRAINER.PROMPTSRC = CN()
-    c.N_CTX_VISION = 4  # visual prompt tokens per layer
-    c.N_CTX_TEXT = 4  # text prompt tokens per layer
-    c.CTX_INIT = "a photo of a"  # initialises the first-layer text context
-    c.PREC = "fp16"  # fp16, fp32 or amp
-    c.PROMPT_DEPTH_VISION = 9  # layers 0..depth-1 carry visual prompts
-    c.PROMPT_DEPTH_TEXT = 9  # layers 0..depth-1 carry text prompts
-    c.TEXT_LOSS_WEIGHT = 25  # L_SCL_text
-    c.IMAGE_LOSS_WEIGHT = 10  # L_SCL_image
-    c.GPA_MEAN = 15  # Gaussian prompt aggregation over epochs: mean
-    c.GPA_STD = 1  # and standard deviation
 
 
 def add_fvgpt_config(cfg):
@@ -85,48 +52,12 @@ def add_fvgpt_config(cfg):
     a.TEXT_ADAPTER = True  # False: FDC adapts the image features only (Table 13)
 
 
-# Upstream MMRL's per-data-set overrides (yunncheng/MMRL, trainers/config.py), applied by
-# upstream's train.py to every run; the FVG-PT authors ran MMRL without them.
-MMRL_DATASET_OVERRIDES = {
-    "StanfordCars": {"REG_WEIGHT": 7.0}, "FGVCAircraft": {"REG_WEIGHT": 6.0},
-    "SUN397": {"REG_WEIGHT": 6.0}, "DescribableTextures": {"REG_WEIGHT": 6.0},
-    "Food101": {"REG_WEIGHT": 5.0}, "OxfordFlowers": {"REG_WEIGHT": 4.0},
-    "UCF101": {"REG_WEIGHT": 3.0}, "ImageNet": {"REG_WEIGHT": 0.5},
-    "Caltech101": {"REG_WEIGHT": 0.5}, "OxfordPets": {"REG_WEIGHT": 0.2},
-    "EuroSAT": {"REP_DIM": 2048, "REG_WEIGHT": 0.01},
-}
-
-
-def add_mmrl_config(cfg):
-    """MMRL's keys with upstream's defaults (yunncheng/MMRL, train.py extend_cfg), plus TASK."""
-    c = cfg.TRAINER.MMRL = CN()
-    c.ALPHA = 0.7  # weight of the CLS logits in the fused logits and in the loss
-    c.REG_WEIGHT = 1.0  # weight of each cosine regulariser towards plain CLIP
-    c.REP_LAYERS = []  # 1-based blocks that receive representation tokens, e.g. [6, ..., 12]
-    c.REP_DIM = 512  # width of the shared representation tokens R
-    c.N_REP_TOKENS = 5
-    c.PREC = "fp16"  # fp16, fp32 or amp
-    c.DATASET_OVERRIDES = False  # (project) apply upstream's per-data-set table above
-    c.FDC_FEATURE = "fusion"  # (project, FVGPT_MMRL) FDC adapter input: cls, rep or fusion (README)
-    cfg.TASK = "B2N"  # B2N, CD or FS: selects MMRL's test-time branch (as upstream)
-
-
-def apply_mmrl_dataset_overrides(cfg, opts):
-    """Upstream's per-data-set MMRL values when TRAINER.MMRL.DATASET_OVERRIDES, then ``opts``
-    again so that the command line still wins (upstream's order). ``cfg`` must not be frozen."""
-    if cfg.TRAINER.MMRL.DATASET_OVERRIDES:
-        for key, value in MMRL_DATASET_OVERRIDES.get(cfg.DATASET.NAME, {}).items():
-            cfg.TRAINER.MMRL[key] = value
-        cfg.merge_from_list(opts)
-
-
 def add_project_config(cfg):
-    """Everything train.py adds: CoOp, KgCoOp, PromptSRC, FVG-PT, base/new subsampling, CLIP cache folder, D_fg."""
-    add_coop_config(cfg)
-    add_kgcoop_config(cfg)
-    add_promptsrc_config(cfg)
+    """Everything train.py adds: every backbone's keys (fvgpt.backbones.registry), FVG-PT's,
+    base/new subsampling, FG-World's seed, the CLIP cache folder, D_fg on the test split."""
+    for backbone in BACKBONES.values():
+        backbone.add_config(cfg)
     add_fvgpt_config(cfg)
-    add_mmrl_config(cfg)
     cfg.TEST.FOREGROUND_SHIFT_INDEX = False  # also report D_fg on the test split (needs test masks)
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (CoOp/CoCoOp convention)
     cfg.DATASET.WORLD_SEED = 0  # FG-World's generator seed (one world per DATASET.ROOT)

@@ -1,40 +1,26 @@
-"""The FVG-PT trainers, registered in Dassl's TRAINER_REGISTRY when ``fvgpt`` is imported.
+"""The FVG-PT trainers ``FVGPT_<backbone>``, registered in Dassl's TRAINER_REGISTRY when
+``fvgpt`` is imported: one per record of ``fvgpt.backbones.registry.BACKBONES``
+(FVGPT_CoOp, FVGPT_KgCoOp, FVGPT_PromptSRC, FVGPT_MMRL).
 
-Each wraps one frozen backbone (an adapter in ``fvgpt.backbones``) with the shared
-``FVGPTTrainer``; ``--trainer FVGPT_<Backbone>`` selects it.
+Each is the shared ``FVGPTTrainer`` on its backbone's adapter; ``--trainer FVGPT_<backbone>``
+selects it, with TRAINER.FVGPT.BACKBONE_DIR the backbone run's --output-dir (same data set
+and seed).
 """
 from dassl.engine import TRAINER_REGISTRY
 
-from .backbones.coop import CoOpBackbone
-from .backbones.kgcoop import KgCoOpBackbone
-from .backbones.promptsrc import PromptSRCBackbone
-from .backbones.mmrl import MMRLBackbone
+from .backbones.registry import BACKBONES
 from .trainer import FVGPTTrainer
 
 
-@TRAINER_REGISTRY.register()
-class FVGPT_CoOp(FVGPTTrainer):
-    """Needs TRAINER.FVGPT.BACKBONE_DIR = the CoOp run's --output-dir (same data and seed)."""
-
-    backbone_class = CoOpBackbone
-
-
-@TRAINER_REGISTRY.register()
-class FVGPT_KgCoOp(FVGPTTrainer):
-    """Needs TRAINER.FVGPT.BACKBONE_DIR = the KgCoOp run's --output-dir (same data and seed)."""
-
-    backbone_class = KgCoOpBackbone
+def register_fvgpt_trainer(record):
+    """Register (and return) ``FVGPT_<name>``: ``FVGPTTrainer`` on ``record.adapter``."""
+    trainer = type(record.fvgpt_trainer, (FVGPTTrainer,), {
+        "backbone_class": record.adapter, "__module__": __name__,
+        "__doc__": f"FVG-PT on a frozen {record.name} run (TRAINER.FVGPT.BACKBONE_DIR)."})
+    TRAINER_REGISTRY.register(trainer)
+    globals()[trainer.__name__] = trainer  # importable as fvgpt.trainers.FVGPT_<name>
+    return trainer
 
 
-@TRAINER_REGISTRY.register()
-class FVGPT_PromptSRC(FVGPTTrainer):
-    """Needs TRAINER.FVGPT.BACKBONE_DIR = the PromptSRC run's --output-dir (same data and seed)."""
-
-    backbone_class = PromptSRCBackbone
-
-
-@TRAINER_REGISTRY.register()
-class FVGPT_MMRL(FVGPTTrainer):
-    """Needs TRAINER.FVGPT.BACKBONE_DIR = the MMRL run's --output-dir and its TRAINER.MMRL.* / TASK."""
-
-    backbone_class = MMRLBackbone
+for _record in BACKBONES.values():
+    register_fvgpt_trainer(_record)

@@ -18,7 +18,8 @@ from dassl.config import get_cfg_default
 from fixture_trees import build_tree
 from fvgpt.backbones.mmrl import (CHECKPOINT_FOLDERS, MMRLBackbone, MMRLImageEncoder,
                                   MMRLTextEncoder, checkpoint_path, mmrl_branch)
-from fvgpt.config import add_project_config, apply_mmrl_dataset_overrides
+from fvgpt.backbones.mmrl import apply_dataset_overrides
+from fvgpt.config import add_project_config
 from fvgpt.templates import template_for
 from fvgpt.world.tiny_clip import TINY_CLIP
 
@@ -238,9 +239,9 @@ def test_mmrl_then_fvgpt_then_new_classes_through_train_py(engine, tmp_path, req
 
 def test_upstream_dataset_overrides_are_an_option():
     cfg = mmrl_cfg("DATASET.NAME", "EuroSAT")
-    apply_mmrl_dataset_overrides(cfg, [])
+    apply_dataset_overrides(cfg, [])
     assert (cfg.TRAINER.MMRL.REP_DIM, cfg.TRAINER.MMRL.REG_WEIGHT) == (REP_DIM, 1.0)  # default: off
     opts = ["TRAINER.MMRL.DATASET_OVERRIDES", "True", "TRAINER.MMRL.REG_WEIGHT", "0.3"]
     cfg.merge_from_list(opts)
-    apply_mmrl_dataset_overrides(cfg, opts)
+    apply_dataset_overrides(cfg, opts)
     assert (cfg.TRAINER.MMRL.REP_DIM, cfg.TRAINER.MMRL.REG_WEIGHT) == (2048, 0.3)  # the command line wins

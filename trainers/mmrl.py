@@ -9,7 +9,7 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
-from fvgpt.backbones.coop import tokenize_classnames
+from fvgpt.backbones.base import tokenize_classnames
 from fvgpt.backbones.mmrl import (CHECKPOINT_FOLDERS, TRAINABLE, MMRLCLIP, branch_logits,
                                   checkpoint_path, fuse, load_checkpoint, mmrl_branch, mmrl_loss)
 from fvgpt.clip_loader import clip_from_config

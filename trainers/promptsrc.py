@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from fvgpt.backbones.coop import prompt_learner_checkpoint, tokenize_classnames
+from fvgpt.backbones.base import tokenize_classnames
+from fvgpt.backbones.coop import prompt_learner_checkpoint
 from fvgpt.backbones.prompted_clip import encode_text
 from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts
 from fvgpt.clip_loader import clip_from_config

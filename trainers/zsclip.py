@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from dassl.engine import TRAINER_REGISTRY
 
-from fvgpt.backbones.coop import tokenize_classnames
+from fvgpt.backbones.base import clip_class_features
 from fvgpt.clip_loader import clip_from_config
 from fvgpt.resume import ResumableTrainerX
 from fvgpt.templates import template_for
@@ -18,9 +18,7 @@ class ZeroshotCLIP(ResumableTrainerX):
         self.clip_model = clip_from_config(self.cfg, "fp16", self.device)
         template = template_for(self.cfg.DATASET.NAME)
         print(f"Prompt: {template!r}")
-        tokens = tokenize_classnames(self.dm.dataset.classnames, template).to(self.device)
-        with torch.no_grad():
-            self.text_features = F.normalize(self.clip_model.encode_text(tokens).float(), dim=-1)
+        self.text_features = clip_class_features(self.clip_model, self.dm.dataset.classnames, template)
 
     @torch.no_grad()
     def model_inference(self, image):

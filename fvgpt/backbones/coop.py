@@ -10,12 +10,28 @@ import os
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from yacs.config import CfgNode as CN
 
 from ..checkpoints import read_backbone_state_dict, saved_checkpoint
 from ..clip_import import clip
-from ..config import KGCOOP_CTX_WORDS
+from .base import FrozenBackbone
 
 _tokenizer = clip.simple_tokenizer.SimpleTokenizer()
+
+
+# htyao89/KgCoOp declares TRAINER.COOP.CTX_INIT a bool, and any true value initialises the
+# context from these hard-coded words (KgCoOp/trainers/kgcoop.py:94-104); CoOp's is a string.
+KGCOOP_CTX_WORDS = "a photo of a"
+
+
+def add_config(cfg):
+    """CoOp's keys, with CoOp's defaults (KaiyangZhou/CoOp, train.py extend_cfg)."""
+    cfg.TRAINER.COOP = CN()
+    cfg.TRAINER.COOP.N_CTX = 16  # number of context vectors
+    cfg.TRAINER.COOP.CSC = False  # class-specific context
+    cfg.TRAINER.COOP.CTX_INIT = ""  # initialisation words, e.g. "a photo of a"
+    cfg.TRAINER.COOP.PREC = "fp16"  # fp16, fp32 or amp
+    cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"  # end, middle or front
 
 
 def context_init_words(ctx_init):
@@ -28,11 +44,6 @@ def context_init_words(ctx_init):
     if not isinstance(ctx_init, str):
         raise ValueError(f"TRAINER.COOP.CTX_INIT must be words or a bool, got {ctx_init!r}")
     return ctx_init.replace("_", " ")
-
-
-def tokenize_classnames(classnames, template):
-    """CLIP tokens of ``template`` filled with each class name (underscores as spaces)."""
-    return clip.tokenize([template.format(c.replace("_", " ")) for c in classnames])
 
 
 class TextEncoder(nn.Module):
@@ -191,80 +202,38 @@ def load_prompt_learner(prompt_learner, path, method="CoOp"):
     return None if prefix is None else prefix.shape[0]
 
 
-class CoOpBackbone(nn.Module):
+class CoOpBackbone(FrozenBackbone):
     """FVG-PT's view of a frozen CoOp model.
 
     CoOp leaves CLIP's image encoder untouched, so the zero-shot prior reuses f(x):
     z_CLIP = s f(x)^T g_CLIP(t_CLIP) needs no second image pass.
     """
 
-    method = "CoOp"  # the backbone trainer, as named in messages
-    trained_classes_key = "token_prefix"  # checkpoint key whose rows are the trained classes
-    # config keys the backbone run fixes (fvgpt.backbone_settings reads them from the run)
+    method = "CoOp"
+    trained_classes_key = "token_prefix"
     settings_keys = ("TRAINER.COOP.N_CTX", "TRAINER.COOP.CSC", "TRAINER.COOP.CTX_INIT",
                      "TRAINER.COOP.CLASS_TOKEN_POSITION")
-    unverifiable_settings = {}  # key: why it matters, for keys no checkpoint shape confirms
-
-    def __init__(self, cfg, classnames, clip_model, clip_template):
-        super().__init__()
-        self.model = self.build_model(cfg, classnames, clip_model)
-        tokens = tokenize_classnames(classnames, clip_template).to(clip_model.logit_scale.device)
-        with torch.no_grad():
-            clip_text = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
-        self.register_buffer("clip_class_features", clip_text)
-        self.register_buffer("class_features", torch.empty(0))
-        self.requires_grad_(False)
-        self.eval()
-        self.trained_classes = None
 
     @staticmethod
     def build_model(cfg, classnames, clip_model):
-        """The backbone's own model (``model.encode_image``, ``model.encode_classes``)."""
         return CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
 
     @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
-        """(checkpoint path, {config key: value} its shapes fix)."""
         path = prompt_learner_checkpoint(run_dir, epoch, cls.method)
         n_ctx, csc = context_settings(read_backbone_state_dict(path, cls.method, "ctx")["ctx"])
         return path, {"TRAINER.COOP.N_CTX": n_ctx, "TRAINER.COOP.CSC": csc}
 
     def load_checkpoint(self, run_dir, epoch):
-        """Load the run's tuned weights into ``self.model``; returns (path, trained classes)."""
         path = prompt_learner_checkpoint(run_dir, epoch, self.method)
         return path, load_prompt_learner(self.model.prompt_learner, path, self.method)
-
-    def load(self, run_dir, epoch):
-        """Load the tuned run; returns the checkpoint path."""
-        path, self.trained_classes = self.load_checkpoint(run_dir, epoch)
-        with torch.no_grad():
-            self.class_features = self.model.encode_classes()
-        return path
-
-    @property
-    def logit_scale(self):
-        return self.model.logit_scale.exp().float()
 
     @torch.no_grad()
     def image_features(self, image):
         """f(x)."""
         return self.model.encode_image(image)
 
-    def fdc_features(self, image_features):
-        """The image vector the FDC adapter refines: f(x)."""
-        return image_features
-
     @torch.no_grad()
     def clip_image_features(self, image, image_features):
         """f_CLIP(x): the same as f(x) for CoOp."""
         return image_features
-
-    @torch.no_grad()
-    def logits(self, image_features):
-        """z(x) = s f(x)^T g(t)."""
-        return self.logit_scale * image_features @ self.class_features.t()
-
-    @torch.no_grad()
-    def clip_logits(self, clip_image_features):
-        """z_CLIP(x) = s f_CLIP(x)^T g_CLIP(t_CLIP)."""
-        return self.logit_scale * clip_image_features @ self.clip_class_features.t()

@@ -6,10 +6,16 @@ text features come from ``[SOS] ctx "{class}." [EOS]``. Its checkpoint is CoOp's
 ``<run>/prompt_learner/model.pth.tar-N`` (keys ``ctx``, ``token_prefix``, ``token_suffix``)
 plus the unused ``bias_vectors`` and ``meta_net.*``, which are ignored on load.
 """
-import torch
 import torch.nn.functional as F
 
-from .coop import CoOpBackbone, CoOpCLIP, tokenize_classnames
+from .base import clip_class_features
+from .coop import CoOpBackbone, CoOpCLIP
+
+
+def add_config(cfg):
+    """KgCoOp's keys: CoOp's node plus the weight W of its knowledge-guided loss
+    (htyao89/KgCoOp, KgCoOp/train.py: W = 1.0; its scripts pass 8.0). Needs CoOp's ``add_config``."""
+    cfg.TRAINER.COOP.W = 1.0
 
 
 class KgCoOpCLIP(CoOpCLIP):
@@ -21,10 +27,8 @@ class KgCoOpCLIP(CoOpCLIP):
                              "TRAINER.COOP.CLASS_TOKEN_POSITION): set it to end, got "
                              f"{coop_cfg.CLASS_TOKEN_POSITION!r}")
         super().__init__(coop_cfg, classnames, clip_model)
-        tokens = tokenize_classnames(classnames, template).to(clip_model.logit_scale.device)
-        with torch.no_grad():
-            handcrafted = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
-        self.register_buffer("handcrafted_class_features", handcrafted, persistent=False)
+        self.register_buffer("handcrafted_class_features",
+                             clip_class_features(clip_model, classnames, template), persistent=False)
 
     def knowledge_guided_loss(self, class_features):
         """1 - mean_c cos(g_c, g_c^CLIP) between the learned and hand-crafted class features

@@ -23,10 +23,11 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from yacs.config import CfgNode as CN
 
 from ..checkpoints import read_backbone_state_dict, saved_checkpoint
 from ..templates import template_for
-from .coop import tokenize_classnames
+from .base import FrozenBackbone, tokenize_classnames
 from .prompted_clip import (Insert, Replace, image_tokens, run_text, run_visual, text_features,
                             visual_features)
 
@@ -36,6 +37,41 @@ TRAINABLE = ("representation_learner.", "image_encoder.proj_rep")  # trainers/mm
 TASKS = ("B2N", "CD", "FS")
 FDC_FEATURES = ("cls", "rep", "fusion")
 _R2V = re.compile(r"representation_learner\.compound_rep_tokens_r2vproj\.(\d+)\.weight$")
+
+
+# Upstream MMRL's per-data-set overrides (yunncheng/MMRL, trainers/config.py), applied by
+# upstream's train.py to every run; the FVG-PT authors ran MMRL without them.
+DATASET_OVERRIDES = {
+    "StanfordCars": {"REG_WEIGHT": 7.0}, "FGVCAircraft": {"REG_WEIGHT": 6.0},
+    "SUN397": {"REG_WEIGHT": 6.0}, "DescribableTextures": {"REG_WEIGHT": 6.0},
+    "Food101": {"REG_WEIGHT": 5.0}, "OxfordFlowers": {"REG_WEIGHT": 4.0},
+    "UCF101": {"REG_WEIGHT": 3.0}, "ImageNet": {"REG_WEIGHT": 0.5},
+    "Caltech101": {"REG_WEIGHT": 0.5}, "OxfordPets": {"REG_WEIGHT": 0.2},
+    "EuroSAT": {"REP_DIM": 2048, "REG_WEIGHT": 0.01},
+}
+
+
+def add_config(cfg):
+    """MMRL's keys with upstream's defaults (yunncheng/MMRL, train.py extend_cfg), plus TASK."""
+    c = cfg.TRAINER.MMRL = CN()
+    c.ALPHA = 0.7  # weight of the CLS logits in the fused logits and in the loss
+    c.REG_WEIGHT = 1.0  # weight of each cosine regulariser towards plain CLIP
+    c.REP_LAYERS = []  # 1-based blocks that receive representation tokens, e.g. [6, ..., 12]
+    c.REP_DIM = 512  # width of the shared representation tokens R
+    c.N_REP_TOKENS = 5
+    c.PREC = "fp16"  # fp16, fp32 or amp
+    c.DATASET_OVERRIDES = False  # (project) apply upstream's per-data-set table above
+    c.FDC_FEATURE = "fusion"  # (project, FVGPT_MMRL) FDC adapter input: cls, rep or fusion (README)
+    cfg.TASK = "B2N"  # B2N, CD or FS: selects MMRL's test-time branch (as upstream)
+
+
+def apply_dataset_overrides(cfg, opts):
+    """Upstream's per-data-set MMRL values when TRAINER.MMRL.DATASET_OVERRIDES, then ``opts``
+    again so that the command line still wins (upstream's order). ``cfg`` must not be frozen."""
+    if cfg.TRAINER.MMRL.DATASET_OVERRIDES:
+        for key, value in DATASET_OVERRIDES.get(cfg.DATASET.NAME, {}).items():
+            cfg.TRAINER.MMRL[key] = value
+        cfg.merge_from_list(opts)
 
 
 def mmrl_branch(cfg):
@@ -260,7 +296,7 @@ class MMRLImageFeatures(NamedTuple):
     rep: torch.Tensor
 
 
-class MMRLBackbone(nn.Module):
+class MMRLBackbone(FrozenBackbone):
     """FVG-PT's view of a frozen MMRL model, with MMRL's own branches (paper Supp. 0.B.3).
 
     z(x) is MMRL's test-time logits for this run (``mmrl_branch``: fused on the base branch,
@@ -268,8 +304,8 @@ class MMRLBackbone(nn.Module):
     prior needs a plain CLIP image pass, since the tokens change the image encoder.
     """
 
-    method = "MMRL"  # the backbone trainer, as named in messages (adapter interface)
-    trained_classes_key = "prompt_embeddings"  # checkpoint key whose rows are the trained classes
+    method = "MMRL"
+    trained_classes_key = "prompt_embeddings"
     settings_keys = tuple(f"TRAINER.MMRL.{k}" for k in (
         "REP_LAYERS", "REP_DIM", "N_REP_TOKENS", "ALPHA")) + ("TASK",)
     # Upstream's checkpoint holds one projection per layer but not which blocks they serve: a
@@ -285,32 +321,31 @@ class MMRLBackbone(nn.Module):
         return path, {"TRAINER.MMRL.N_REP_TOKENS": n_tokens, "TRAINER.MMRL.REP_DIM": rep_dim}
 
     def __init__(self, cfg, classnames, clip_model, clip_template):
-        super().__init__()
         mmrl_cfg = cfg.TRAINER.MMRL
         if mmrl_cfg.FDC_FEATURE not in FDC_FEATURES:
             raise ValueError(f"TRAINER.MMRL.FDC_FEATURE must be one of {FDC_FEATURES}, "
                              f"got {mmrl_cfg.FDC_FEATURE!r}")
+        branch = mmrl_branch(cfg)
+        super().__init__(cfg, classnames, clip_model, clip_template)
         self.fdc_feature = mmrl_cfg.FDC_FEATURE
-        self.branch = mmrl_branch(cfg)
+        self.branch = branch
         self.alpha = mmrl_cfg.ALPHA
-        self.model = MMRLCLIP(mmrl_cfg, classnames, clip_model, template_for(cfg.DATASET.NAME))
         self.clip_visual = clip_model.visual  # the same frozen modules, without tokens
         self.clip_logit_scale = clip_model.logit_scale.exp().item()
-        tokens = tokenize_classnames(classnames, clip_template).to(clip_model.logit_scale.device)
-        with torch.no_grad():
-            clip_text = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
-        self.register_buffer("clip_class_features", clip_text)
-        self.register_buffer("class_features", torch.empty(0))
         self.visual_tokens = None
-        self.requires_grad_(False)
-        self.eval()
-        self.trained_classes = None
         print(f"MMRL branch: {self.branch} logits; FDC adapter input: {self.fdc_feature} feature")
 
-    def load(self, run_dir, epoch):
-        """Load the tuned MMRL run; returns the checkpoint path."""
+    @staticmethod
+    def build_model(cfg, classnames, clip_model):
+        return MMRLCLIP(cfg.TRAINER.MMRL, classnames, clip_model, template_for(cfg.DATASET.NAME))
+
+    def load_checkpoint(self, run_dir, epoch):
         path = checkpoint_path(run_dir, epoch)
-        self.trained_classes = load_checkpoint(self.model, path)
+        return path, load_checkpoint(self.model, path)
+
+    def load(self, run_dir, epoch):
+        """Load the tuned MMRL run; g(t) and the visual tokens are computed once, as upstream."""
+        path, self.trained_classes = self.load_checkpoint(run_dir, epoch)
         self.class_features, self.visual_tokens = self.model.inference_state()
         return path
 

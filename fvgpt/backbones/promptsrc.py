@@ -20,6 +20,7 @@ import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from yacs.config import CfgNode as CN
 
 from . import prompted_clip as pc
 from ..checkpoints import read_backbone_state_dict
@@ -28,6 +29,22 @@ from .coop import (CoOpBackbone, TextEncoder, context_from_words, prompt_learner
 
 MODEL_NAME = "VLPromptLearner"  # upstream's register_model name = checkpoint folder
 DEEP_PROMPT_KEY = re.compile(r"^(image|text)_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow$")
+
+
+def add_config(cfg):
+    """PromptSRC's keys, defaults and types as upstream (muzairkhattak/PromptSRC, train.py
+    extend_cfg; ints stay ints so that upstream config files merge)."""
+    c = cfg.TRAINER.PROMPTSRC = CN()
+    c.N_CTX_VISION = 4  # visual prompt tokens per layer
+    c.N_CTX_TEXT = 4  # text prompt tokens per layer
+    c.CTX_INIT = "a photo of a"  # initialises the first-layer text context
+    c.PREC = "fp16"  # fp16, fp32 or amp
+    c.PROMPT_DEPTH_VISION = 9  # layers 0..depth-1 carry visual prompts
+    c.PROMPT_DEPTH_TEXT = 9  # layers 0..depth-1 carry text prompts
+    c.TEXT_LOSS_WEIGHT = 25  # L_SCL_text
+    c.IMAGE_LOSS_WEIGHT = 10  # L_SCL_image
+    c.GPA_MEAN = 15  # Gaussian prompt aggregation over epochs: mean
+    c.GPA_STD = 1  # and standard deviation
 
 
 class TextContext(nn.Module):
