@@ -1,1 +1,2 @@
-"""One adapter per backbone: each exposes a frozen, tuned model to FVG-PT."""
+"""One adapter per backbone (contract: base.py; the list: registry.py): each exposes a frozen,
+tuned model to FVG-PT."""
