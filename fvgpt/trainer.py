@@ -16,6 +16,7 @@ from .dassl_backend import engine_description
 from .images import MaskedImageDatasetWrapper
 from .masked_data import FG_FILLS
 from .masks import CHECKER, MaskError, audit_masks
+from .model import FVGPT
 from .modules import FVGPTHead
 from .replay import ReplayCache
 from .results import RESULT_FILE
@@ -61,8 +62,9 @@ class FVGPTTrainer(ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
     Subclasses set ``backbone_class`` to a backbone adapter (see ``fvgpt.backbones``).
-    Only the ``fvgpt_head`` model is trained and checkpointed; its checkpoints record the
-    backbone under ``fvgpt_meta``, so evaluation finds (and insists on) the same backbone.
+    ``self.model`` (``fvgpt.model.FVGPT``) trains and predicts; only its head, registered as
+    ``fvgpt_head``, is trained and checkpointed. Head checkpoints record the backbone under
+    ``fvgpt_meta``, so evaluation finds (and insists on) the same backbone.
     """
 
     backbone_class = None
@@ -94,6 +96,7 @@ class FVGPTTrainer(ResumableTrainerX):
         self.optim = build_optimizer(self.head, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model("fvgpt_head", self.head, self.optim, self.sched)
+        self.model = FVGPT(self.backbone, self.head)  # evaluation: load_model sets the backbone
         self.test_branch = resolve_test_branch(fv.TEST_BRANCH, cfg.DATASET.SUBSAMPLE_CLASSES)
         print(f"Test-time branch: {self.test_branch}")
         self.substituted_masks = set()
@@ -212,6 +215,7 @@ class FVGPTTrainer(ResumableTrainerX):
             self.adopt_backbone_settings(meta["dir"], meta["epoch"])
             self.build_backbone()
             self.load_backbone(meta["dir"], meta["epoch"])
+            self.model.backbone = self.backbone
             # s_FDC as FVGPTHead.from_config sets it, now that the backbone is known
             self.head.fdc_logit_scale = fv.FDC_LOGIT_SCALE or float(self.backbone.logit_scale)
             print(f"s_FDC = {self.head.fdc_logit_scale:.2f}")
@@ -277,44 +281,30 @@ class FVGPTTrainer(ResumableTrainerX):
 
     def backbone_outputs(self, batch):
         """What the head consumes from a training batch: the frozen backbone's no-grad passes."""
-        image, image_fg, mask, label = self.parse_batch_train(batch)
-        backbone = self.backbone
-        features = backbone.image_features(image)
-        return {"fdc": backbone.fdc_features(features), "logits": backbone.logits(features),
-                "logits_fg": backbone.logits(backbone.image_features(image_fg)),
-                "logits_clip": backbone.clip_logits(backbone.clip_image_features(image, features)),
-                "mask": mask, "label": label}
+        return self.model.backbone_outputs(*self.parse_batch_train(batch))
 
     def run_epoch(self):
         with self.replay.epoch(self):  # records or replays backbone_outputs (fvgpt.replay)
             super().run_epoch()
 
     def forward_backward(self, batch):
-        x = self.replay.head_inputs(batch, self.backbone_outputs)
-        label = x["label"]
-        out = self.head.losses(x["fdc"], self.backbone.class_features, x["logits"], x["logits_fg"],
-                               x["logits_clip"], x["mask"], label)
+        inputs = self.replay.head_inputs(batch, self.backbone_outputs)
+        out = self.model.losses(inputs)
         self.model_backward_and_update(out["loss"])
         self.substituted_masks.update(
             p for p, s in zip(batch["impath"], batch["mask_substituted"].tolist()) if s)
 
         summary = {k: out[k].item() for k in ("loss", "loss_frg", "loss_dist", "loss_pc",
                                                "gate_r", "gate_b")}
-        summary["acc"] = compute_accuracy(out["logits_fdc"], label)[0].item()
+        summary["acc"] = compute_accuracy(out["logits_fdc"], inputs["label"])[0].item()
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return summary
 
     @torch.no_grad()
     def model_inference(self, image):
-        """Base classes: z_FDC; new classes: z_PC (the two branches never mix)."""
-        features = self.backbone.image_features(image)
-        if self.test_branch == "fdc":
-            return self.head.fdc_logits(self.backbone.fdc_features(features),
-                                        self.backbone.class_features)
-        logits = self.backbone.logits(features)
-        logits_clip = self.backbone.clip_logits(self.backbone.clip_image_features(image, features))
-        return self.head.pc_logits(logits, logits_clip)[0]
+        """Base classes: z_FDC; new classes: z_PC (``self.test_branch``; the two never mix)."""
+        return self.model(image, self.test_branch)
 
     def load_model(self, directory, epoch=None):
         """Load a saved ``fvgpt_head`` (epoch None: ``saved_checkpoint``'s rule)."""

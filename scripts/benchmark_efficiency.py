@@ -23,12 +23,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from clip.model import CLIP, build_model  # noqa: E402
+from fvgpt.clip_import import clip  # noqa: E402
 from fvgpt.backbones.coop import CoOpBackbone, CoOpCLIP  # noqa: E402
 from fvgpt.backbones.mmrl import (TRAINABLE, MMRLBackbone, MMRLCLIP, branch_logits,  # noqa: E402
                                   mmrl_loss)
 from fvgpt.config import add_project_config  # noqa: E402
 from fvgpt.clip_loader import set_precision  # noqa: E402
+from fvgpt.model import FVGPT  # noqa: E402
 from fvgpt.modules import FVGPTHead  # noqa: E402
 from dassl.config import get_cfg_default  # noqa: E402
 
@@ -47,6 +48,15 @@ class Backbone:
         self.inference, self.adapter = inference, adapter  # inference: {"base": f, "new": f}
 
 
+def tuning_step(loss, optim):
+    """One optimisation step on ``loss(*batch)``: zero the gradients, backpropagate, step."""
+    def step(*batch):
+        optim.zero_grad()
+        loss(*batch).backward()
+        optim.step()
+    return step
+
+
 def coop(cfg, classnames, clip_model, device):
     """CoOp with 4 context tokens (paper Table 8), SGD, CE on its logits."""
     cfg.TRAINER.COOP.N_CTX = 4
@@ -55,11 +65,8 @@ def coop(cfg, classnames, clip_model, device):
         p.requires_grad_(name.startswith("prompt_learner"))
     optim = torch.optim.SGD(model.prompt_learner.parameters(), lr=0.0035)
 
-    def step(image, label):
-        loss = F.cross_entropy(model(image), label)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
+    def loss(image, label):  # CoOp's own loss (trainers/coop.py)
+        return F.cross_entropy(model(image), label)
 
     adapter = CoOpBackbone(cfg, classnames, clip_model, TEMPLATE).to(device)
     with torch.no_grad():
@@ -69,7 +76,8 @@ def coop(cfg, classnames, clip_model, device):
         return adapter.logits(adapter.image_features(image))
 
     learnable = sum(p.numel() for p in model.prompt_learner.parameters())
-    return Backbone("CoOp", learnable, step, {"base": infer, "new": infer}, adapter)
+    return Backbone("CoOp", learnable, tuning_step(loss, optim), {"base": infer, "new": infer},
+                    adapter)
 
 
 def mmrl(cfg, classnames, clip_model, device):
@@ -84,15 +92,12 @@ def mmrl(cfg, classnames, clip_model, device):
         tokens = model.tokenized_prompts
         clip_text = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
 
-    def step(image, label):
+    def loss(image, label):  # MMRL's own loss on the plain CLIP pass it regularises towards
         with torch.no_grad():
             clip_image = F.normalize(clip_model.visual(image.to(model.dtype)).float(), dim=-1)
         logits, logits_rep, f, g = model(image)
-        loss = mmrl_loss(logits, logits_rep, f, g, clip_image, clip_text, label,
+        return mmrl_loss(logits, logits_rep, f, g, clip_image, clip_text, label,
                          mmrl_cfg.ALPHA, mmrl_cfg.REG_WEIGHT)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
 
     class_features, visual_tokens = model.inference_state()
 
@@ -106,39 +111,23 @@ def mmrl(cfg, classnames, clip_model, device):
     adapter = MMRLBackbone(cfg, classnames, clip_model, TEMPLATE).to(device)
     adapter.class_features, adapter.visual_tokens = adapter.model.inference_state()
     learnable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return Backbone("MMRL", learnable, step,
+    return Backbone("MMRL", learnable, tuning_step(loss, optim),
                     {"base": inference("fusion"), "new": inference("cls")}, adapter)
 
 
 BACKBONES = {"coop": coop, "mmrl": mmrl}  # name -> builder(cfg, classnames, clip_model, device)
+FVGPT_BRANCHES = {"base": "fdc", "new": "pc"}  # FVG-PT's test-time branch per class split
 
 
-def fvgpt_parts(adapter, head):
-    """FVG-PT's tuning step and its two inference branches on a frozen backbone adapter
-    (as fvgpt/trainer.py's forward_backward and model_inference)."""
-    optim = torch.optim.SGD(head.parameters(), lr=0.0035)
+def fvgpt_parts(model):
+    """FVG-PT's tuning step (as FVGPTTrainer's: the frozen backbone's passes, then the head's
+    loss) and its inference per class split, for an ``FVGPT`` model."""
+    def loss(image, image_fg, mask, label):
+        return model.losses(model.backbone_outputs(image, image_fg, mask, label))["loss"]
 
-    def step(image, image_fg, mask, label):
-        features = adapter.image_features(image)
-        logits = adapter.logits(features)
-        logits_fg = adapter.logits(adapter.image_features(image_fg))
-        logits_clip = adapter.clip_logits(adapter.clip_image_features(image, features))
-        out = head.losses(adapter.fdc_features(features), adapter.class_features, logits,
-                          logits_fg, logits_clip, mask, label)
-        optim.zero_grad()
-        out["loss"].backward()
-        optim.step()
-
-    def base(image):
-        features = adapter.image_features(image)
-        return head.fdc_logits(adapter.fdc_features(features), adapter.class_features)
-
-    def new(image):
-        features = adapter.image_features(image)
-        logits_clip = adapter.clip_logits(adapter.clip_image_features(image, features))
-        return head.pc_logits(adapter.logits(features), logits_clip)[0]
-
-    return step, {"base": base, "new": new}
+    step = tuning_step(loss, torch.optim.SGD(model.head.parameters(), lr=0.0035))
+    return step, {split: lambda image, branch=branch: model(image, branch)
+                  for split, branch in FVGPT_BRANCHES.items()}
 
 
 def reset_peak(device):
@@ -189,11 +178,12 @@ def main():
     cfg = get_cfg_default()
     add_project_config(cfg)
     classnames = [f"class {i}" for i in range(args.classes)]
-    clip_model = set_precision(build_model(CLIP(**VIT_B16).state_dict()), "fp16", device).to(device)
+    clip_model = set_precision(clip.model.build_model(clip.model.CLIP(**VIT_B16).state_dict()),
+                               "fp16", device).to(device)
     backbone = BACKBONES[args.backbone](cfg, classnames, clip_model, device)
     head = FVGPTHead.from_config(cfg.TRAINER.FVGPT, VIT_B16["embed_dim"],
                                 backbone.adapter.logit_scale).to(device)
-    fvgpt_step, fvgpt_inference = fvgpt_parts(backbone.adapter, head)
+    fvgpt_step, fvgpt_inference = fvgpt_parts(FVGPT(backbone.adapter, head))
 
     b, tb = args.batch_size, args.test_batch_size
     image = torch.randn(b, 3, 224, 224, device=device)

@@ -13,7 +13,7 @@ from clip.model import CLIP
 
 from dassl.config import get_cfg_default
 from fvgpt.backbones.kgcoop import KgCoOpBackbone
-from fvgpt.backbones.promptsrc import PromptSRCBackbone, PromptSRCCLIP
+from fvgpt.backbones.promptsrc import PromptSRCBackbone, PromptSRCCLIP, promptsrc_loss
 from fvgpt.config import add_project_config
 from fvgpt.modules import FVGPTHead
 from fvgpt.world.tiny_clip import TINY_CLIP, load_tiny_clip
@@ -186,6 +186,27 @@ def test_promptsrc_with_zero_effect_prompts_is_plain_clip(tiny, images):
                                atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(model.encode_image(images), F.normalize(tiny.encode_image(images), dim=-1),
                                atol=1e-5, rtol=1e-5)
+
+
+def test_promptsrc_loss_is_ce_until_the_prompts_move_away_from_clip(tiny, images):
+    """L_SCL (PromptSRC Eqs. 1-3) measures how far the prompted model is from frozen CLIP: with
+    zero-effect prompts it vanishes and the loss is CE on CLIP's logits; zero-shot text
+    features 0.01 away add TEXT_LOSS_WEIGHT * 0.01."""
+    cfg = config("TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", 1, "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", 1,
+                 "TRAINER.PROMPTSRC.N_CTX_VISION", 0)
+    model = PromptSRCCLIP(cfg.TRAINER.PROMPTSRC, CLASSNAMES, tiny)
+    labels = torch.tensor([0, 2])
+    with torch.no_grad():
+        prompts = clip.tokenize([f"a photo of a {c}." for c in CLASSNAMES])
+        zs_text = F.normalize(tiny.encode_text(prompts), dim=-1)
+        clip_logits = tiny.logit_scale.exp() * F.normalize(tiny.encode_image(images), dim=-1) @ zs_text.t()
+    loss, logits, terms = promptsrc_loss(model, images, labels, zs_text, 25.0, 10.0)
+    torch.testing.assert_close(logits, clip_logits, atol=1e-4, rtol=1e-5)
+    for term in ("loss_scl_text", "loss_scl_image", "loss_scl_logits"):
+        assert abs(terms[term].item()) < 1e-4, term
+    torch.testing.assert_close(loss, F.cross_entropy(clip_logits, labels), atol=1e-4, rtol=1e-5)
+    _, _, terms = promptsrc_loss(model, images, labels, zs_text + 0.01, 25.0, 10.0)
+    assert terms["loss_scl_text"].item() == pytest.approx(25.0 * 0.01, rel=1e-3)
 
 
 def test_promptsrc_checkpoint_with_another_depth_is_refused(tiny, tmp_path):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fvgpt import losses
+from fvgpt.model import FVGPT
 from fvgpt.modules import FVGPTHead
 from fvgpt.trainer import FVGPTTrainer, resolve_test_branch
 
@@ -179,20 +180,48 @@ class RecordingBackbone:
 
 @pytest.mark.parametrize("branch, adapters_called", [("fdc", True), ("pc", False)])
 def test_branch_selection_at_test_time(branch, adapters_called):
-    trainer = FVGPTTrainer.__new__(FVGPTTrainer)  # only the inference path is exercised
-    trainer.backbone, trainer.head, trainer.test_branch = RecordingBackbone(), FVGPTHead(8, 4), branch
+    backbone, head = RecordingBackbone(), FVGPTHead(8, 4)
     calls = []
-    trainer.head.visual_adapter.register_forward_hook(lambda *a: calls.append("visual"))
-    trainer.head.text_adapter.register_forward_hook(lambda *a: calls.append("text"))
+    head.visual_adapter.register_forward_hook(lambda *a: calls.append("visual"))
+    head.text_adapter.register_forward_hook(lambda *a: calls.append("text"))
+    trainer = FVGPTTrainer.__new__(FVGPTTrainer)  # only the inference path is exercised
+    trainer.model, trainer.test_branch = FVGPT(backbone, head), branch
     image = torch.randn(2, 8)
     out = trainer.model_inference(image)
     assert bool(calls) == adapters_called
-    features = trainer.backbone.image_features(image)
+    features = backbone.image_features(image)
     if branch == "pc":
-        want = trainer.head.pc_logits(trainer.backbone.logits(features), trainer.backbone.clip_logits(features))[0]
+        want = head.pc_logits(backbone.logits(features), backbone.clip_logits(features))[0]
     else:
-        want = trainer.head.fdc_logits(features, trainer.backbone.class_features)
+        want = head.fdc_logits(features, backbone.class_features)
     assert torch.allclose(out, want)
+    with pytest.raises(ValueError, match="branch must be one of"):
+        trainer.model(image, "both")
+
+
+def test_training_loss_reads_both_views_through_the_frozen_backbone():
+    """FVGPT.losses on FVGPT.backbone_outputs: the head sees z(x) of the image, z(x_fg) of the
+    foreground view and z_CLIP(x), and only the head gets gradients."""
+    torch.manual_seed(0)
+    backbone, head = RecordingBackbone(), FVGPTHead(8, 4)
+    model = FVGPT(backbone, head)
+    image, image_fg = torch.randn(3, 8, requires_grad=True), torch.randn(3, 8)
+    mask, label = (torch.rand(3, 1, 4, 4) > 0.5).float(), torch.tensor([0, 1, 3])
+    out = model.losses(model.backbone_outputs(image, image_fg, mask, label))
+    f, f_fg = backbone.image_features(image), backbone.image_features(image_fg)
+    want = head.losses(f, backbone.class_features, backbone.logits(f), backbone.logits(f_fg),
+                       backbone.clip_logits(f), mask, label)
+    assert out.keys() == want.keys()
+    assert all(torch.allclose(out[k], want[k]) for k in want)
+    out["loss"].backward()
+    assert image.grad is None  # the backbone's passes are not differentiated
+    assert all(p.grad is not None for p in head.parameters())
+
+
+def test_training_mode_switches_the_head_only():
+    frozen = torch.nn.Dropout(0.5).eval()  # a backbone whose output would change in train mode
+    model = FVGPT(frozen, FVGPTHead(8, 4)).train()
+    assert model.head.training and not frozen.training
 
 
 def test_auto_branch_uses_pc_on_new_classes_only():

@@ -245,3 +245,33 @@ def test_upstream_dataset_overrides_are_an_option():
     cfg.merge_from_list(opts)
     apply_dataset_overrides(cfg, opts)
     assert (cfg.TRAINER.MMRL.REP_DIM, cfg.TRAINER.MMRL.REG_WEIGHT) == (2048, 0.3)  # the command line wins
+
+
+def test_amp_run_resumes_its_grad_scaler(capsys):
+    """MMRL trains with the shared prompt-tuning step, so with AMP the GradScaler's state is
+    part of the resume state: a resumed run scales its loss as the uninterrupted one would.
+    (The scaler runs on the CPU here; the trainer uses AMP on CUDA only.)"""
+    from trainers.mmrl import MMRL
+
+    def amp_trainer():
+        trainer = MMRL.__new__(MMRL)  # only the resume state is exercised
+        trainer.best_result = -float("inf")
+        trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        return trainer
+
+    running = amp_trainer()
+    param = torch.nn.Parameter(torch.zeros(2))
+    optim = torch.optim.SGD([param], lr=1.0)
+    running.scaler.scale((param * torch.tensor([1.0, float("inf")])).sum()).backward()
+    running.scaler.step(optim)  # an overflowing step is skipped...
+    running.scaler.update()  # ...and the scale backs off
+    assert running.scaler.get_scale() == 512.0
+
+    resumed = amp_trainer()
+    resumed.load_trainer_state(running.trainer_state())
+    assert resumed.scaler.state_dict() == running.scaler.state_dict()
+
+    older = amp_trainer()  # a resume file written before the scaler was saved
+    older.load_trainer_state({"best_result": 0.0})
+    assert older.scaler.get_scale() == 1024.0
+    assert "no GradScaler state" in capsys.readouterr().out

@@ -1,11 +1,8 @@
 """MMRL: multi-modal representation learning (Guo & Gu, CVPR 2025), as yunncheng/MMRL trains it."""
-import contextlib
-
 import torch
 import torch.nn.functional as F
 
 from dassl.engine import TRAINER_REGISTRY
-from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
@@ -13,12 +10,13 @@ from fvgpt.backbones.base import tokenize_classnames
 from fvgpt.backbones.mmrl import (CHECKPOINT_FOLDERS, TRAINABLE, MMRLCLIP, branch_logits,
                                   checkpoint_path, fuse, load_checkpoint, mmrl_branch, mmrl_loss)
 from fvgpt.clip_loader import clip_from_config
-from fvgpt.resume import ResumableTrainerX
 from fvgpt.templates import template_for
+
+from .prompt_tuning import PromptTuningTrainer
 
 
 @TRAINER_REGISTRY.register()
-class MMRL(ResumableTrainerX):
+class MMRL(PromptTuningTrainer):
     """Trains the representation learner and ``proj_rep``; checkpoints the whole model under
     upstream's name, so runs of either code base load in the other."""
 
@@ -51,32 +49,16 @@ class MMRL(ResumableTrainerX):
         self.use_amp = mmrl_cfg.PREC == "amp" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
 
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
+    def loss(self, image, label):
+        """MMRL's loss (``mmrl_loss``) on a batch; the logged logits are the fused ones."""
         mmrl_cfg = self.cfg.TRAINER.MMRL
         self.inference_state = None  # the tokens change
-        with torch.autocast("cuda") if self.use_amp else contextlib.nullcontext():
-            with torch.no_grad():
-                clip_image = self.clip_visual(image.to(self.model.dtype)).float()
-            logits, logits_rep, image_features, text_features = self.model(image)
-            loss = mmrl_loss(logits, logits_rep, image_features, text_features,
-                             F.normalize(clip_image, dim=-1), self.clip_class_features, label,
-                             mmrl_cfg.ALPHA, mmrl_cfg.REG_WEIGHT)
-        if self.use_amp:
-            self.optim.zero_grad()
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
-            self.model_backward_and_update(loss)
-        output = fuse(logits, logits_rep, mmrl_cfg.ALPHA)
-        summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
-
-    def parse_batch_train(self, batch):
-        return batch["img"].to(self.device), batch["label"].to(self.device)
+        with torch.no_grad():
+            clip_image = F.normalize(self.clip_visual(image.to(self.model.dtype)).float(), dim=-1)
+        logits, logits_rep, image_features, text_features = self.model(image)
+        loss = mmrl_loss(logits, logits_rep, image_features, text_features, clip_image,
+                         self.clip_class_features, label, mmrl_cfg.ALPHA, mmrl_cfg.REG_WEIGHT)
+        return loss, fuse(logits, logits_rep, mmrl_cfg.ALPHA), {}
 
     @torch.no_grad()
     def model_inference(self, image):

@@ -8,7 +8,8 @@ from fvgpt.resume import ResumableTrainerX
 
 class PromptTuningTrainer(ResumableTrainerX):
     """Subclasses build ``self.model``, ``self.optim`` and set ``self.use_amp`` / ``self.scaler``
-    in ``build_model``, and define ``loss``."""
+    in ``build_model``, and define ``loss``. With AMP the GradScaler's state is part of the
+    resume state (``trainer_state``), so an interrupted run resumes exactly."""
 
     def loss(self, image, label):
         """Returns (loss, logits, {name: other term to log})."""
@@ -40,8 +41,14 @@ class PromptTuningTrainer(ResumableTrainerX):
 
     def load_trainer_state(self, state):
         super().load_trainer_state(state)
-        if self.scaler is not None:
-            self.scaler.load_state_dict(state["grad_scaler"])
+        if self.scaler is None:
+            return
+        if "grad_scaler" not in state:
+            print("The checkpoint has no GradScaler state (an AMP run of an older version): "
+                  "the scaler starts afresh, so the resumed run will not repeat an "
+                  "uninterrupted one exactly")
+            return
+        self.scaler.load_state_dict(state["grad_scaler"])
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)

@@ -10,7 +10,7 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from fvgpt.backbones.base import tokenize_classnames
 from fvgpt.backbones.coop import prompt_learner_checkpoint
 from fvgpt.backbones.prompted_clip import encode_text
-from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts
+from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts, promptsrc_loss
 from fvgpt.clip_loader import clip_from_config
 
 from .prompt_tuning import PromptTuningTrainer
@@ -36,18 +36,6 @@ def ensemble_text_features(clip_model, classnames, templates):
         tokens = tokens[:, :int(tokens.argmax(dim=-1).max()) + 1].to(device)
         total = total + encode_text(clip_model, tokens).float()
     return F.normalize(total / len(templates), dim=-1)
-
-
-def self_regulating_losses(cfg, logits, image_features, class_features, zs_logits,
-                           zs_image_features, zs_class_features):
-    """L_SCL = L1 text + L1 image + KL(p_ZS || p) per element (PromptSRC Eqs. 1-3;
-    trainers/promptsrc.py forward_backward)."""
-    src = cfg.TRAINER.PROMPTSRC
-    text = F.l1_loss(class_features, zs_class_features) * src.TEXT_LOSS_WEIGHT
-    image = F.l1_loss(image_features, zs_image_features) * src.IMAGE_LOSS_WEIGHT
-    kl = F.kl_div(F.log_softmax(logits, dim=1), F.log_softmax(zs_logits, dim=1),
-                  reduction="sum", log_target=True) / logits.numel()
-    return {"loss_scl_text": text, "loss_scl_image": image, "loss_scl_logits": kl}
 
 
 @TRAINER_REGISTRY.register()
@@ -81,17 +69,9 @@ class PromptSRC(PromptTuningTrainer):
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
 
     def loss(self, image, label):
-        model = self.model
-        scale = model.logit_scale.exp()
-        image_features, class_features = model.encode_image(image), model.encode_classes()
-        logits = scale * image_features @ class_features.t()
-        with torch.no_grad():
-            zs_image = F.normalize(model.image_encoder(image.type(model.dtype)).float(), dim=-1)
-            zs_logits = scale * zs_image @ self.zs_class_features.t()
-        losses = self_regulating_losses(self.cfg, logits, image_features, class_features,
-                                        zs_logits, zs_image, self.zs_class_features)
-        losses["loss_ce"] = F.cross_entropy(logits, label)
-        return sum(losses.values()), logits, losses
+        src = self.cfg.TRAINER.PROMPTSRC
+        return promptsrc_loss(self.model, image, label, self.zs_class_features,
+                              src.TEXT_LOSS_WEIGHT, src.IMAGE_LOSS_WEIGHT)
 
     def after_epoch(self):
         """Gaussian prompt aggregation: add this epoch's weighted prompts; after the last epoch

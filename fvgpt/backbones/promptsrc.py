@@ -142,6 +142,31 @@ class PromptSRCCLIP(nn.Module):
         return self.logit_scale.exp() * self.encode_image(image) @ self.encode_classes().t()
 
 
+def promptsrc_loss(model, image, labels, zs_class_features, text_weight, image_weight):
+    """PromptSRC's training loss on a batch (PromptSRC Eqs. 1-3; muzairkhattak/PromptSRC
+    trainers/promptsrc.py forward_backward): CE on the prompted logits plus L_SCL, which keeps
+    the prompted model close to frozen CLIP: text_weight * L1(g, g_ZS) + image_weight *
+    L1(f, f_ZS) + KL(p_ZS || p) summed over the batch and divided by the number of logits.
+    f_ZS comes from the unprompted image encoder, g_ZS is ``zs_class_features`` (normalised).
+
+    Returns (loss, logits, {term: value}).
+    """
+    scale = model.logit_scale.exp()
+    image_features, class_features = model.encode_image(image), model.encode_classes()
+    logits = scale * image_features @ class_features.t()
+    with torch.no_grad():
+        zs_image = F.normalize(model.image_encoder(image.type(model.dtype)).float(), dim=-1)
+        zs_logits = scale * zs_image @ zs_class_features.t()
+    terms = {
+        "loss_scl_text": F.l1_loss(class_features, zs_class_features) * text_weight,
+        "loss_scl_image": F.l1_loss(image_features, zs_image) * image_weight,
+        "loss_scl_logits": F.kl_div(F.log_softmax(logits, dim=1), F.log_softmax(zs_logits, dim=1),
+                                    reduction="sum", log_target=True) / logits.numel(),
+        "loss_ce": F.cross_entropy(logits, labels),
+    }
+    return sum(terms.values()), logits, terms
+
+
 def prompt_settings(state_dict):
     """(N_CTX_TEXT, N_CTX_VISION, PROMPT_DEPTH_TEXT, PROMPT_DEPTH_VISION) read from a state dict."""
     deep = {"image": [], "text": []}
