@@ -75,3 +75,15 @@ def test_train_py_trains_the_toy_and_fvgpt_on_it(toy_repo, world_root, small_cli
               "configs/trainers/FVGPT_ResidualText/world.yaml", "--output-dir", str(tmp_path / "new"),
               "--eval-only", "--model-dir", str(head), *small, "DATASET.SUBSAMPLE_CLASSES", "new")
     assert "Test-time branch: pc" in out and "* accuracy" in out
+
+
+def test_the_efficiency_benchmark_times_the_toy_and_fvgpt_on_it(toy_repo):
+    """Its rows come from the record alone: the toy's own loss on its trainable W (512 x 512 at
+    the ViT-B/16 shape), FVG-PT's head on the frozen toy."""
+    out = run(toy_repo, "scripts/benchmark_efficiency.py", "--backbone", "ResidualText",
+              "--device", "cpu", "--batch-size", "1", "--test-batch-size", "1", "--classes", "2",
+              "--iters", "1", "--warmup", "0")
+    rows = [line.split()[0:3] for line in out.splitlines()]
+    assert ["ResidualText", "tuning"] in [r[:2] for r in rows]
+    assert ["FVG-PT", "inference", "new"] in rows
+    assert "learnable parameters: ResidualText 262,144, FVG-PT 132,546" in out

@@ -1,16 +1,13 @@
 """MMRL: multi-modal representation learning (Guo & Gu, CVPR 2025), as yunncheng/MMRL trains it."""
 import torch
-import torch.nn.functional as F
 
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
-from fvgpt.backbones.base import tokenize_classnames
-from fvgpt.backbones.mmrl import (CHECKPOINT_FOLDERS, TRAINABLE, MMRLCLIP, branch_logits,
-                                  checkpoint_path, fuse, load_checkpoint, mmrl_branch, mmrl_loss)
+from fvgpt.backbones.mmrl import (CHECKPOINT_FOLDERS, MMRLBackbone, branch_logits,
+                                  checkpoint_path, load_checkpoint, mmrl_branch)
 from fvgpt.clip_loader import clip_from_config
-from fvgpt.templates import template_for
 
 from .prompt_tuning import PromptTuningTrainer
 
@@ -20,6 +17,8 @@ class MMRL(PromptTuningTrainer):
     """Trains the representation learner and ``proj_rep``; checkpoints the whole model under
     upstream's name, so runs of either code base load in the other."""
 
+    backbone = MMRLBackbone
+
     def check_cfg(self, cfg):
         if cfg.TRAINER.MMRL.PREC not in ("fp16", "fp32", "amp"):
             raise ValueError(f"TRAINER.MMRL.PREC must be fp16, fp32 or amp, got {cfg.TRAINER.MMRL.PREC!r}")
@@ -27,16 +26,8 @@ class MMRL(PromptTuningTrainer):
 
     def build_model(self):
         cfg, mmrl_cfg = self.cfg, self.cfg.TRAINER.MMRL
-        classnames = self.dm.dataset.classnames
         clip_model = clip_from_config(cfg, mmrl_cfg.PREC, self.device)
-        template = template_for(cfg.DATASET.NAME)  # upstream's CUSTOM_TEMPLATES
-        self.model = MMRLCLIP(mmrl_cfg, classnames, clip_model, template).to(self.device)
-        self.clip_visual = clip_model.visual  # plain CLIP image pass for the regulariser
-        with torch.no_grad():
-            tokens = tokenize_classnames(classnames, template).to(self.device)
-            self.clip_class_features = F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
-        for name, param in self.model.named_parameters():
-            param.requires_grad_(name.startswith(TRAINABLE))
+        self.model = self.build_tuning_model(clip_model)
         learnable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         print(f"# MMRL learnable parameters: {learnable:,} (model {count_num_param(self.model):,})")
         # As upstream: the optimiser and the checkpoint cover the whole model.
@@ -50,15 +41,9 @@ class MMRL(PromptTuningTrainer):
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
 
     def loss(self, image, label):
-        """MMRL's loss (``mmrl_loss``) on a batch; the logged logits are the fused ones."""
-        mmrl_cfg = self.cfg.TRAINER.MMRL
+        """MMRL's loss (``MMRLBackbone.tuning_loss``); the logged logits are the fused ones."""
         self.inference_state = None  # the tokens change
-        with torch.no_grad():
-            clip_image = F.normalize(self.clip_visual(image.to(self.model.dtype)).float(), dim=-1)
-        logits, logits_rep, image_features, text_features = self.model(image)
-        loss = mmrl_loss(logits, logits_rep, image_features, text_features, clip_image,
-                         self.clip_class_features, label, mmrl_cfg.ALPHA, mmrl_cfg.REG_WEIGHT)
-        return loss, fuse(logits, logits_rep, mmrl_cfg.ALPHA), {}
+        return super().loss(image, label)
 
     @torch.no_grad()
     def model_inference(self, image):

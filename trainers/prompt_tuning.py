@@ -1,4 +1,4 @@
-"""The training step shared by the backbone trainers: a loss hook, AMP or plain precision."""
+"""The training step shared by the backbone trainers: the backbone's loss, AMP or plain precision."""
 import torch
 
 from dassl.metrics import compute_accuracy
@@ -7,13 +7,28 @@ from fvgpt.resume import ResumableTrainerX
 
 
 class PromptTuningTrainer(ResumableTrainerX):
-    """Subclasses build ``self.model``, ``self.optim`` and set ``self.use_amp`` / ``self.scaler``
-    in ``build_model``, and define ``loss``. With AMP the GradScaler's state is part of the
-    resume state (``trainer_state``), so an interrupted run resumes exactly."""
+    """Subclasses set ``backbone`` (the backbone's adapter: its static members give the tuning
+    model, its trainable parameters and its loss) and, in ``build_model``, ``self.model``
+    (``build_tuning_model``), ``self.optim``, ``self.use_amp`` and ``self.scaler``. With AMP the
+    GradScaler's state is part of the resume state (``trainer_state``), so an interrupted run
+    resumes exactly."""
+
+    backbone = None
+
+    def build_tuning_model(self, clip_model):
+        """The backbone's tuning model, only its trainable parameters trainable; its loss
+        becomes ``self.tuning_loss``."""
+        cfg, classnames = self.cfg, self.dm.dataset.classnames
+        model = self.backbone.build_tuning_model(cfg, classnames, clip_model).to(self.device)
+        trainable = {id(p) for p in self.backbone.trainable_parameters(model)}
+        for param in model.parameters():
+            param.requires_grad_(id(param) in trainable)
+        self.tuning_loss = self.backbone.tuning_loss(cfg, model, clip_model, classnames)
+        return model
 
     def loss(self, image, label):
         """Returns (loss, logits, {name: other term to log})."""
-        raise NotImplementedError
+        return self.tuning_loss(image, label)
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)

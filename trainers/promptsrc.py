@@ -2,19 +2,15 @@
 import math
 
 import torch
-import torch.nn.functional as F
 
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from fvgpt.backbones.base import tokenize_classnames
 from fvgpt.backbones.coop import prompt_learner_checkpoint
-from fvgpt.backbones.prompted_clip import encode_text
-from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCCLIP, load_prompts, promptsrc_loss
+from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCBackbone, load_prompts
 from fvgpt.clip_loader import clip_from_config
 
 from .prompt_tuning import PromptTuningTrainer
-from fvgpt.templates import IMAGENET_TEMPLATES
 
 
 def gaussian_epoch_weights(max_epoch, mean, std):
@@ -24,25 +20,13 @@ def gaussian_epoch_weights(max_epoch, mean, std):
     return [w / sum(weights) for w in weights]
 
 
-@torch.no_grad()
-def ensemble_text_features(clip_model, classnames, templates):
-    """Normalised mean over ``templates`` of CLIP's (unnormalised) text features per class
-    (upstream: VLPromptLearner.fixed_embeddings, normalised in CustomCLIP.forward). Each
-    prompt batch is cut after its longest prompt's end token (the text transformer is causal)."""
-    device = clip_model.logit_scale.device
-    total = 0
-    for template in templates:
-        tokens = tokenize_classnames(classnames, template)
-        tokens = tokens[:, :int(tokens.argmax(dim=-1).max()) + 1].to(device)
-        total = total + encode_text(clip_model, tokens).float()
-    return F.normalize(total / len(templates), dim=-1)
-
-
 @TRAINER_REGISTRY.register()
 class PromptSRC(PromptTuningTrainer):
     """Trains the prompts; registers the whole model as ``VLPromptLearner`` like upstream, so
     checkpoints are ``VLPromptLearner/model.pth.tar-N`` with upstream's key names (without the
     second frozen image encoder: the unprompted pass is ``clip.visual``'s own forward)."""
+
+    backbone = PromptSRCBackbone
 
     def check_cfg(self, cfg):
         if cfg.TRAINER.PROMPTSRC.PREC not in ("fp16", "fp32", "amp"):
@@ -51,27 +35,17 @@ class PromptSRC(PromptTuningTrainer):
 
     def build_model(self):
         cfg, src = self.cfg, self.cfg.TRAINER.PROMPTSRC
-        classnames = self.dm.dataset.classnames
         clip_model = clip_from_config(cfg, src.PREC, self.device)
-        self.model = PromptSRCCLIP(src, classnames, clip_model).to(self.device)
-        self.model.requires_grad_(False)
-        prompts = self.model.prompt_parameters()
-        for param in prompts.values():
-            param.requires_grad_(True)
-        print(f"# PromptSRC learnable parameters: {sum(p.numel() for p in prompts.values()):,}")
-        self.zs_class_features = ensemble_text_features(clip_model, classnames, IMAGENET_TEMPLATES)
-        self.optim = build_optimizer(list(prompts.values()), cfg.OPTIM)
+        self.model = self.build_tuning_model(clip_model)
+        prompts = self.backbone.trainable_parameters(self.model)
+        print(f"# PromptSRC learnable parameters: {sum(p.numel() for p in prompts):,}")
+        self.optim = build_optimizer(prompts, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(MODEL_NAME, self.model, self.optim, self.sched)
         self.gpa_weights = gaussian_epoch_weights(cfg.OPTIM.MAX_EPOCH, src.GPA_MEAN, src.GPA_STD)
         self.gpa_prompts = None
         self.use_amp = src.PREC == "amp" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
-
-    def loss(self, image, label):
-        src = self.cfg.TRAINER.PROMPTSRC
-        return promptsrc_loss(self.model, image, label, self.zs_class_features,
-                              src.TEXT_LOSS_WEIGHT, src.IMAGE_LOSS_WEIGHT)
 
     def after_epoch(self):
         """Gaussian prompt aggregation: add this epoch's weighted prompts; after the last epoch

@@ -1,8 +1,10 @@
-"""The frozen-backbone contract: what FVG-PT needs from a tuned prompt learner.
+"""The backbone contract: what FVG-PT needs from a tuned prompt learner, and how it is tuned.
 
 Every adapter in ``fvgpt.backbones`` derives from ``FrozenBackbone`` and fills in the
 abstract members; the shared constructor builds the backbone's own model (``build_model``),
-plain CLIP's class features g_CLIP(t_CLIP) for the prior, and freezes everything.
+plain CLIP's class features g_CLIP(t_CLIP) for the prior, and freezes everything. The static
+members ``build_tuning_model``, ``trainable_parameters`` and ``tuning_loss`` say how the
+backbone itself is trained: its Dassl trainer and the efficiency benchmark use them.
 docs/adding_a_backbone.md walks through a new one.
 """
 import abc
@@ -57,6 +59,25 @@ class FrozenBackbone(nn.Module, abc.ABC):
         """The backbone's own model, untrained."""
 
     @classmethod
+    def build_tuning_model(cls, cfg, classnames, clip_model):
+        """The model its trainer tunes (by default ``build_model``'s)."""
+        return cls.build_model(cfg, classnames, clip_model)
+
+    @staticmethod
+    @abc.abstractmethod
+    def trainable_parameters(model):
+        """The parameters of a tuning model that the backbone's trainer optimises."""
+
+    @staticmethod
+    def tuning_loss(cfg, model, clip_model, classnames):
+        """The backbone's training loss on ``model``, as a function (image, label) -> (loss,
+        logits, {term: value}); by default cross-entropy on ``model(image)`` (CoOp's)."""
+        def loss(image, label):
+            output = model(image)
+            return F.cross_entropy(output, label), output, {}
+        return loss
+
+    @classmethod
     @abc.abstractmethod
     def checkpoint_settings(cls, run_dir, epoch):
         """(checkpoint path, {config key: value} its tensor shapes fix)."""
@@ -68,9 +89,13 @@ class FrozenBackbone(nn.Module, abc.ABC):
     def load(self, run_dir, epoch):
         """Load the tuned run and compute what inference keeps fixed; returns the checkpoint path."""
         path, self.trained_classes = self.load_checkpoint(run_dir, epoch)
-        with torch.no_grad():
-            self.class_features = self.model.encode_classes()
+        self.cache_inference_state()
         return path
+
+    @torch.no_grad()
+    def cache_inference_state(self):
+        """Compute from the model's current weights what inference keeps fixed: g(t)."""
+        self.class_features = self.model.encode_classes()
 
     @property
     def logit_scale(self):

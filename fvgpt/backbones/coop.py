@@ -218,6 +218,11 @@ class CoOpBackbone(FrozenBackbone):
     def build_model(cfg, classnames, clip_model):
         return CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
 
+    @staticmethod
+    def trainable_parameters(model):
+        """The context vectors (the prompt learner's parameters)."""
+        return list(model.prompt_learner.parameters())
+
     @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
         path = prompt_learner_checkpoint(run_dir, epoch, cls.method)

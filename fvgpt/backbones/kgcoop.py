@@ -8,6 +8,7 @@ plus the unused ``bias_vectors`` and ``meta_net.*``, which are ignored on load.
 """
 import torch.nn.functional as F
 
+from ..templates import DEFAULT_TEMPLATE, KGCOOP_TEMPLATES
 from .base import clip_class_features
 from .coop import CoOpBackbone, CoOpCLIP
 
@@ -38,6 +39,24 @@ class KgCoOpCLIP(CoOpCLIP):
 
 class KgCoOpBackbone(CoOpBackbone):
     """FVG-PT's view of a frozen KgCoOp model: CoOp's test-time path and checkpoint format,
-    so f_CLIP = f(x) as for CoOp."""
+    so f_CLIP = f(x) as for CoOp. Tuned with KgCoOp's hand-crafted prompts in its loss."""
 
     method = "KgCoOp"
+
+    @staticmethod
+    def build_tuning_model(cfg, classnames, clip_model):
+        template = KGCOOP_TEMPLATES.get(cfg.DATASET.NAME, DEFAULT_TEMPLATE)
+        print(f"KgCoOp hand-crafted prompt: {template!r}")
+        return KgCoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model, template)
+
+    @staticmethod
+    def tuning_loss(cfg, model, clip_model, classnames):
+        """CE + W (1 - mean cos(g, g_CLIP)), KgCoOp's objective (kgcoop.py forward_backward)."""
+        weight = cfg.TRAINER.COOP.W
+
+        def loss(image, label):
+            class_features = model.encode_classes()
+            output = model.logit_scale.exp() * model.encode_image(image) @ class_features.t()
+            kg = model.knowledge_guided_loss(class_features)
+            return F.cross_entropy(output, label) + weight * kg, output, {"loss_kg": kg}
+        return loss

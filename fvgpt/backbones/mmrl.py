@@ -27,7 +27,7 @@ from yacs.config import CfgNode as CN
 
 from ..checkpoints import read_backbone_state_dict, saved_checkpoint
 from ..templates import template_for
-from .base import FrozenBackbone, tokenize_classnames
+from .base import FrozenBackbone, clip_class_features, tokenize_classnames
 from .prompted_clip import (Insert, Replace, image_tokens, run_text, run_visual, text_features,
                             visual_features)
 
@@ -339,15 +339,35 @@ class MMRLBackbone(FrozenBackbone):
     def build_model(cfg, classnames, clip_model):
         return MMRLCLIP(cfg.TRAINER.MMRL, classnames, clip_model, template_for(cfg.DATASET.NAME))
 
+    @staticmethod
+    def trainable_parameters(model):
+        """The representation learner and ``proj_rep`` (trainers/mmrl.py:291-300)."""
+        return [p for name, p in model.named_parameters() if name.startswith(TRAINABLE)]
+
+    @staticmethod
+    def tuning_loss(cfg, model, clip_model, classnames):
+        """``mmrl_loss`` towards plain CLIP's image pass and class features; the logits are
+        the fused ones."""
+        mmrl_cfg = cfg.TRAINER.MMRL
+        clip_visual = clip_model.visual
+        clip_text = clip_class_features(clip_model, classnames, template_for(cfg.DATASET.NAME))
+
+        def loss(image, label):
+            with torch.no_grad():
+                clip_image = F.normalize(clip_visual(image.to(model.dtype)).float(), dim=-1)
+            logits, logits_rep, image_features, text_features = model(image)
+            value = mmrl_loss(logits, logits_rep, image_features, text_features, clip_image,
+                              clip_text, label, mmrl_cfg.ALPHA, mmrl_cfg.REG_WEIGHT)
+            return value, fuse(logits, logits_rep, mmrl_cfg.ALPHA), {}
+        return loss
+
     def load_checkpoint(self, run_dir, epoch):
         path = checkpoint_path(run_dir, epoch)
         return path, load_checkpoint(self.model, path)
 
-    def load(self, run_dir, epoch):
-        """Load the tuned MMRL run; g(t) and the visual tokens are computed once, as upstream."""
-        path, self.trained_classes = self.load_checkpoint(run_dir, epoch)
+    def cache_inference_state(self):
+        """g(t) and the visual tokens, computed once as upstream does."""
         self.class_features, self.visual_tokens = self.model.inference_state()
-        return path
 
     @property
     def logit_scale(self):

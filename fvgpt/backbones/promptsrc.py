@@ -24,6 +24,8 @@ from yacs.config import CfgNode as CN
 
 from . import prompted_clip as pc
 from ..checkpoints import read_backbone_state_dict
+from ..templates import IMAGENET_TEMPLATES
+from .base import tokenize_classnames
 from .coop import (CoOpBackbone, TextEncoder, context_from_words, prompt_learner_checkpoint,
                    random_context, register_prompt_tokens)
 
@@ -167,6 +169,20 @@ def promptsrc_loss(model, image, labels, zs_class_features, text_weight, image_w
     return sum(terms.values()), logits, terms
 
 
+@torch.no_grad()
+def ensemble_text_features(clip_model, classnames, templates):
+    """Normalised mean over ``templates`` of CLIP's (unnormalised) text features per class
+    (upstream: VLPromptLearner.fixed_embeddings, normalised in CustomCLIP.forward). Each
+    prompt batch is cut after its longest prompt's end token (the text transformer is causal)."""
+    device = clip_model.logit_scale.device
+    total = 0
+    for template in templates:
+        tokens = tokenize_classnames(classnames, template)
+        tokens = tokens[:, :int(tokens.argmax(dim=-1).max()) + 1].to(device)
+        total = total + pc.encode_text(clip_model, tokens).float()
+    return F.normalize(total / len(templates), dim=-1)
+
+
 def prompt_settings(state_dict):
     """(N_CTX_TEXT, N_CTX_VISION, PROMPT_DEPTH_TEXT, PROMPT_DEPTH_VISION) read from a state dict."""
     deep = {"image": [], "text": []}
@@ -239,6 +255,22 @@ class PromptSRCBackbone(CoOpBackbone):
     @staticmethod
     def build_model(cfg, classnames, clip_model):
         return PromptSRCCLIP(cfg.TRAINER.PROMPTSRC, classnames, clip_model)
+
+    @staticmethod
+    def trainable_parameters(model):
+        """Every learnable prompt (``prompt_parameters``)."""
+        return list(model.prompt_parameters().values())
+
+    @staticmethod
+    def tuning_loss(cfg, model, clip_model, classnames):
+        """``promptsrc_loss`` towards the ensemble of CLIP's ImageNet prompts (upstream's g_ZS)."""
+        src = cfg.TRAINER.PROMPTSRC
+        zs_class_features = ensemble_text_features(clip_model, classnames, IMAGENET_TEMPLATES)
+
+        def loss(image, label):
+            return promptsrc_loss(model, image, label, zs_class_features,
+                                  src.TEXT_LOSS_WEIGHT, src.IMAGE_LOSS_WEIGHT)
+        return loss
 
     def load_checkpoint(self, run_dir, epoch):
         path = prompt_learner_checkpoint(run_dir, epoch, self.method, MODEL_NAME)

@@ -75,6 +75,10 @@ class ResidualTextBackbone(FrozenBackbone):
     def build_model(cfg, classnames, clip_model):
         return ResidualTextCLIP(classnames, clip_model, template_for(cfg.DATASET.NAME))
 
+    @staticmethod
+    def trainable_parameters(model):
+        return [model.residual.weight]
+
     @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
         return checkpoint_path(run_dir, epoch), {}  # nothing to read: W's shape is CLIP's
