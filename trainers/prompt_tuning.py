@@ -3,10 +3,11 @@ import torch
 
 from dassl.metrics import compute_accuracy
 
+from fvgpt.foreground_shift import ReportsForegroundShift
 from fvgpt.resume import ResumableTrainerX
 
 
-class PromptTuningTrainer(ResumableTrainerX):
+class PromptTuningTrainer(ReportsForegroundShift, ResumableTrainerX):
     """Subclasses build ``self.model``, ``self.optim`` and set ``self.use_amp`` / ``self.scaler``
     in ``build_model``, and define ``loss``. With AMP the GradScaler's state is part of the
     resume state (``trainer_state``), so an interrupted run resumes exactly."""
