@@ -2,6 +2,7 @@
 
 Works with any Dassl trainer: it compares ``trainer.model_inference`` on each test
 image and on its foreground view. Lower means the prediction rests on the foreground.
+A trainer that reports it derives from ``ReportsForegroundShift``.
 """
 import torch
 
@@ -27,3 +28,16 @@ def foreground_shift_index(trainer, tau):
         total += kl_divergence(logits.float(), logits_fg.float(), tau).sum().item()
         count += logits.shape[0]
     return total / count
+
+
+class ReportsForegroundShift:
+    """Mixin for a trainer with a run record (``fvgpt.run_record``): ``result.json`` gains
+    ``d_fg``, measured with ``TRAINER.FVGPT.TAU`` when ``TEST.FOREGROUND_SHIFT_INDEX`` is set,
+    else null."""
+
+    def result_measures(self):
+        d_fg = None
+        if self.cfg.TEST.get("FOREGROUND_SHIFT_INDEX"):  # also in repositories that lack the key
+            d_fg = foreground_shift_index(self, self.cfg.TRAINER.FVGPT.TAU)
+            print(f"* foreground shift index D_fg: {d_fg:.4f}")
+        return {**super().result_measures(), "d_fg": d_fg}

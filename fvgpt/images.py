@@ -3,15 +3,15 @@
 Dassl's data wrappers let PIL's error through (a truncated file does not even name
 itself). ``ExplainImageErrors`` goes in front of any Dassl ``DatasetWrapper``: when an
 item fails, it checks the item's image and, if the image is at fault, raises
-``ImageReadError`` naming it; other failures (e.g. of masks) pass unchanged.
+``ImageReadError`` naming it; other failures pass unchanged. ``ExplainedImageLoaders``
+builds a trainer's data loaders with such a wrapper.
 """
 import os
 
 from PIL import Image
 
+from dassl.data import DataManager
 from dassl.data.data_manager import DatasetWrapper
-
-from .masked_data import MaskedDatasetWrapper
 
 
 class ImageReadError(OSError):
@@ -50,5 +50,16 @@ class ImageDatasetWrapper(ExplainImageErrors, DatasetWrapper):
     """Dassl's DatasetWrapper with image errors explained."""
 
 
-class MaskedImageDatasetWrapper(ExplainImageErrors, MaskedDatasetWrapper):
-    """fvgpt's MaskedDatasetWrapper with image errors explained."""
+class ExplainedImageLoaders:
+    """Mixin for a Dassl trainer: its data loaders are built with ``dataset_wrapper``, which a
+    subclass may replace by another wrapper with image errors explained."""
+
+    dataset_wrapper = ImageDatasetWrapper
+
+    def build_data_loader(self):
+        """Dassl's data loaders, built with ``self.dataset_wrapper``."""
+        dm = DataManager(self.cfg, dataset_wrapper=self.dataset_wrapper)
+        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
+        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
+        self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
+        self.lab2cname, self.dm = dm.lab2cname, dm

@@ -5,7 +5,8 @@ so real Dassl needs no patch. A training item gains ``img_fg`` (x * m) and ``mas
 (1 x H x W in {0, 1}). ``TRAINER.FVGPT.FG_FILL`` says where the zeros go (spec, "Foreground
 mask"): ``mean`` multiplies the *normalised* image by m, so the background becomes CLIP's
 mean colour (the authors' loader hands the trainer the normalised image and the mask);
-``black`` multiplies before normalisation.
+``black`` multiplies before normalisation. ``MaskedImageDatasetWrapper`` adds the generic
+explanation of a missing or damaged image (``fvgpt.images``).
 """
 import torch
 import torchvision.transforms as T
@@ -15,6 +16,7 @@ from torchvision.transforms import InterpolationMode
 from dassl.data.data_manager import DatasetWrapper
 from dassl.utils import read_image
 
+from .images import ExplainImageErrors
 from .masks import (MissingMaskError, empty_mask_error, full_mask, is_empty, mask_path_for,
                     other_extension, read_mask)
 
@@ -133,6 +135,10 @@ class MaskedDatasetWrapper(DatasetWrapper):
         image, image_fg, binary = self.joint_transform(img, mask, self.threshold, self.fg_fill)
         return {"img": image, "img_fg": image_fg, "mask": binary, "mask_substituted": substituted,
                 "label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
+
+
+class MaskedImageDatasetWrapper(ExplainImageErrors, MaskedDatasetWrapper):
+    """``MaskedDatasetWrapper`` with image errors explained (FVG-PT's training loader)."""
 
 
 class ForegroundEvalWrapper(MaskedDatasetWrapper):

@@ -3,7 +3,7 @@ import json
 import math
 import os
 
-RESULT_FILE = "result.json"  # the done marker: written last by the trainer (fvgpt.resume)
+RESULT_FILE = "result.json"  # the done marker: written last by the trainer (fvgpt.run_record)
 
 
 class RunNotFinished(Exception):

@@ -1,9 +1,10 @@
-"""Exact resume, atomic checkpoints and the ``result.json`` done marker, for any Dassl trainer.
+"""Exact resume and atomic checkpoints, for any Dassl trainer.
 
-``ResumableTrainerX`` is Dassl's ``TrainerX`` plus ``ExactResume``; every trainer of this
-project (backbones and FVG-PT) derives from it. Checkpoints keep Dassl's layout and keys
-(``<output>/<model>/model.pth.tar-<epoch>``, the ``checkpoint`` pointer file,
-``model-best.pth.tar``) and gain three keys of their own:
+``ResumableTrainerX`` is Dassl's ``TrainerX`` plus ``ExactResume`` (built on the run's record,
+``fvgpt.run_record``) and loaders that name a missing or damaged image (``fvgpt.images``);
+every trainer of this project (backbones and FVG-PT) derives from it. Checkpoints keep
+Dassl's layout and keys (``<output>/<model>/model.pth.tar-<epoch>``, the ``checkpoint``
+pointer file, ``model-best.pth.tar``) and gain keys of their own:
 
 - ``rng_state``: Python, NumPy, torch and CUDA random-number states,
 - ``sampler_state``: the position in the data stream (epoch, batch) and the states of
@@ -18,15 +19,10 @@ so a run killed at any point and started again with the same command resumes fro
 last finished epoch and ends with the same weights and numbers, bit for bit, as a run
 that was never interrupted. A batch order is drawn from torch's random state when an
 epoch's loader iterator is created, so restoring the states restores the sampler too.
-Every file is written to a temporary name and renamed, so a kill while saving leaves the
-previous checkpoint intact.
-
-The same base class checks and locks the run folder before training (``fvgpt.run_folder``),
-refuses ``--resume`` from another folder, writes only while it holds the folder's lock,
-writes ``result.json`` (with ``built_on``) after the final test, and builds the data loaders with a wrapper that
-names a missing or damaged image (``fvgpt.images``).
+Every file is written to a temporary name and renamed, only while the run holds its
+folder's lock (``fvgpt.run_folder``), so a kill while saving leaves the previous checkpoint
+intact.
 """
-import json
 import os
 import random
 import shutil
@@ -35,15 +31,12 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from dassl.data import DataManager
 from dassl.engine import TrainerX
 
 from . import built_on, run_folder
 from .checkpoints import atomic_write, atomic_write_text, read_checkpoint
-from .foreground_shift import foreground_shift_index
-from .images import ImageDatasetWrapper
-from .results import RESULT_FILE
-from .training_images import training_images
+from .images import ExplainedImageLoaders
+from .run_record import RunRecord
 
 RESUME_FILE = "resume.pth.tar"
 RESUME_CHECKPOINT_MAX_BYTES = 256 * 2 ** 20
@@ -93,54 +86,14 @@ def state_nbytes(obj):
     return 0
 
 
-class ExactResume:
+class ExactResume(RunRecord):
     """Mixin for a Dassl trainer (put it before ``TrainerX``); see the module docstring.
 
     A trainer with running values beyond models, optimizers and schedulers extends
     ``trainer_state`` / ``load_trainer_state``.
     """
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.last_results = None
-        evaluate = self.evaluator.evaluate
-
-        def evaluate_and_keep():
-            self.last_results = evaluate()
-            return self.last_results
-
-        self.evaluator.evaluate = evaluate_and_keep
-
-    dataset_wrapper = ImageDatasetWrapper  # names a missing or damaged image and the fix
-
-    def build_data_loader(self):
-        """Dassl's data loaders, built with ``self.dataset_wrapper``."""
-        dm = DataManager(self.cfg, dataset_wrapper=self.dataset_wrapper)
-        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
-        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
-        self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
-        self.lab2cname, self.dm = dm.lab2cname, dm
-
-    def check_inputs(self):
-        """Checks of the inputs that can fail, run before the run claims its folder
-        (``train.py``); subclasses add their own."""
-
     # ---- what a checkpoint holds beyond Dassl's keys
-    def built_on(self):
-        """What this run is built on (``fvgpt.built_on``); subclasses add their parts."""
-        if getattr(self, "_built_on", None) is None:
-            try:
-                weights = built_on.clip_weights(self.cfg)
-            except FileNotFoundError:  # a trainer whose backbone is not a CLIP file
-                weights = {"name": self.cfg.MODEL.BACKBONE.NAME, "sha256": None}
-            images = training_images(self.cfg, self.dm.dataset)
-            self._built_on = {
-                "clip_weights": weights,
-                "training_images": {"name": f"{images['n_images']} images of {images['dataset']}",
-                                    "sha256": images["sha256"],
-                                    "shots_per_class": images["shots_per_class"]}}
-        return self._built_on
-
     def trainer_state(self):
         return {"best_result": self.best_result}
 
@@ -272,41 +225,7 @@ class ExactResume:
             "Set MODEL.BACKBONE.NAME to the CLIP weights it was trained with.",
             parts=["clip_weights"])
 
-    # ---- safe re-runs and the done marker
-    def train(self):
-        """Train, unless the output folder holds a finished run with the same settings."""
-        run_folder.check_resume_folder(self.cfg.RESUME, self.cfg.OUTPUT_DIR)
-        if run_folder.prepare(self.cfg.OUTPUT_DIR, run_folder.run_settings(self.cfg)):
-            return
-        super().train()
 
-    def test(self, split=None):
-        """Dassl's test; the final test (``split`` None) also writes ``result.json``."""
-        result = super().test(split)
-        if split is None:
-            self.write_result()
-        return result
-
-    def write_result(self):
-        """Write ``<output>/result.json`` (atomically): the final test's numbers and the run."""
-        cfg, metrics = self.cfg, self.last_results
-        d_fg = None
-        if cfg.TEST.get("FOREGROUND_SHIFT_INDEX"):  # also in repositories that lack the key
-            d_fg = foreground_shift_index(self, cfg.TRAINER.FVGPT.TAU)
-            print(f"* foreground shift index D_fg: {d_fg:.4f}")
-        result = {"accuracy": metrics.get("accuracy"), "error": metrics.get("error_rate"),
-                  "macro_f1": metrics.get("macro_f1"), "d_fg": d_fg,
-                  "trainer": cfg.TRAINER.NAME, "dataset": cfg.DATASET.NAME,
-                  "subsample_classes": cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"),
-                  "seed": cfg.SEED, "num_shots": cfg.DATASET.NUM_SHOTS,
-                  "num_classes": self.num_classes, "split": cfg.TEST.SPLIT,
-                  built_on.KEY: self.built_on()}
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        path = os.path.join(cfg.OUTPUT_DIR, RESULT_FILE)
-        run_folder.check_owner(cfg.OUTPUT_DIR, path)
-        atomic_write_text(path, json.dumps(result, indent=2) + "\n")
-        print(f"Result written to {path}")
-
-
-class ResumableTrainerX(ExactResume, TrainerX):
-    """Dassl's TrainerX with exact resume, atomic checkpoints and ``result.json``."""
+class ResumableTrainerX(ExactResume, ExplainedImageLoaders, TrainerX):
+    """Dassl's TrainerX with exact resume, atomic checkpoints, the run record (``result.json``)
+    and image errors explained."""

@@ -13,8 +13,8 @@ from .backbone_settings import adopt_backbone_settings
 from .checkpoints import CheckpointError, read_checkpoint, saved_checkpoint
 from .clip_loader import clip_from_config
 from .dassl_backend import engine_description
-from .images import MaskedImageDatasetWrapper
-from .masked_data import FG_FILLS
+from .foreground_shift import ReportsForegroundShift
+from .masked_data import FG_FILLS, MaskedImageDatasetWrapper
 from .masks import CHECKER, MaskError, audit_masks
 from .model import FVGPT
 from .modules import FVGPTHead
@@ -58,7 +58,7 @@ def latest_checkpoint_in(run_dir, epoch):
     return max(found)[1] if found else None
 
 
-class FVGPTTrainer(ResumableTrainerX):
+class FVGPTTrainer(ReportsForegroundShift, ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
     Subclasses set ``backbone_class`` to a backbone adapter (see ``fvgpt.backbones``).

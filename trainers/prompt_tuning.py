@@ -3,10 +3,11 @@ import torch
 
 from dassl.metrics import compute_accuracy
 
+from fvgpt.foreground_shift import ReportsForegroundShift
 from fvgpt.resume import ResumableTrainerX
 
 
-class PromptTuningTrainer(ResumableTrainerX):
+class PromptTuningTrainer(ReportsForegroundShift, ResumableTrainerX):
     """Subclasses set ``backbone`` (the backbone's adapter: its static members give the tuning
     model, its trainable parameters and its loss) and, in ``build_model``, ``self.model``
     (``build_tuning_model``), ``self.optim``, ``self.use_amp`` and ``self.scaler``. With AMP the

@@ -6,12 +6,13 @@ from dassl.engine import TRAINER_REGISTRY
 
 from fvgpt.backbones.base import clip_class_features
 from fvgpt.clip_loader import clip_from_config
+from fvgpt.foreground_shift import ReportsForegroundShift
 from fvgpt.resume import ResumableTrainerX
 from fvgpt.templates import template_for
 
 
 @TRAINER_REGISTRY.register()
-class ZeroshotCLIP(ResumableTrainerX):
+class ZeroshotCLIP(ReportsForegroundShift, ResumableTrainerX):
     """Nothing to train: run with --eval-only."""
 
     def build_model(self):
