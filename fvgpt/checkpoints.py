@@ -74,22 +74,6 @@ def read_checkpoint(path, what, fix):
         ) from None
 
 
-def read_backbone_state_dict(path, method, key):
-    """The ``state_dict`` of a backbone run's checkpoint (``method``: CoOp, MMRL, ...), which
-    must hold ``key``; errors name the file and what to do."""
-    checkpoint = read_checkpoint(
-        path, f"{method} checkpoint",
-        f"Train {method} with the same dataset and seed first (if the file is damaged, run that "
-        "training again: the same command resumes it, --start-over retrains), or point "
-        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
-        "intact checkpoint.")
-    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if state_dict is None or key not in state_dict:
-        raise CheckpointError(f"{path} is not a {method} checkpoint (no state_dict[{key!r}]): "
-                              f"pass a {method} run's --output-dir.")
-    return state_dict
-
-
 def saved_checkpoint(folder, epoch=None, what="checkpoint"):
     """The file to load from a model folder (``<run>/<model name>``), one rule for every trainer:
     ``model.pth.tar-<epoch>`` when an epoch (> 0) is given; otherwise ``model-best.pth.tar``

@@ -47,17 +47,6 @@ def resolve_test_branch_for_classes(test_branch, trained_on, dataset_name, class
     return "fdc" if same else "pc"
 
 
-def latest_checkpoint_in(run_dir, epoch):
-    """A run's ``*/model.pth.tar-<epoch>`` (the highest epoch when ``epoch`` <= 0), or None."""
-    found = []
-    for dirpath, _, names in os.walk(run_dir):
-        for name in names:
-            saved = re.fullmatch(r"model\.pth\.tar-(\d+)", name)
-            if saved and (epoch <= 0 or int(saved[1]) == epoch):
-                found.append((int(saved[1]), os.path.join(dirpath, name)))
-    return max(found)[1] if found else None
-
-
 class FVGPTTrainer(ReportsForegroundShift, ResumableTrainerX):
     """FVG-PT tuned on top of a frozen, already-tuned backbone.
 
@@ -134,7 +123,7 @@ class FVGPTTrainer(ReportsForegroundShift, ResumableTrainerX):
             path = self.backbone.load(run_dir, epoch)
         except (ValueError, RuntimeError) as err:  # e.g. a context of another CLIP's width
             if not isinstance(err, CheckpointError):
-                self.check_backbone_clip(run_dir, latest_checkpoint_in(run_dir, epoch))
+                self.check_backbone_clip(run_dir, self.backbone.checkpoint_path(run_dir, epoch))
             raise
         self.check_backbone_clip(run_dir, path)
         digest = built_on.file_sha256(path)

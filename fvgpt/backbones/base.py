@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..checkpoints import CheckpointError, read_checkpoint
 from ..clip_import import clip
 
 
@@ -26,6 +27,22 @@ def clip_class_features(clip_model, classnames, template):
     """g_CLIP(t_CLIP): plain CLIP's L2-normalised text features of the hand-written prompts."""
     tokens = tokenize_classnames(classnames, template).to(clip_model.logit_scale.device)
     return F.normalize(clip_model.encode_text(tokens).float(), dim=-1)
+
+
+def read_backbone_state_dict(path, method, key):
+    """The ``state_dict`` of a backbone run's checkpoint (``method``: CoOp, MMRL, ...), which
+    must hold ``key``; errors name the file and what to do."""
+    checkpoint = read_checkpoint(
+        path, f"{method} checkpoint",
+        f"Train {method} with the same dataset and seed first (if the file is damaged, run that "
+        "training again: the same command resumes it, --start-over retrains), or point "
+        "TRAINER.FVGPT.BACKBONE_DIR / BACKBONE_EPOCH (or --model-dir / --load-epoch) to an "
+        "intact checkpoint.")
+    state_dict = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if state_dict is None or key not in state_dict:
+        raise CheckpointError(f"{path} is not a {method} checkpoint (no state_dict[{key!r}]): "
+                              f"pass a {method} run's --output-dir.")
+    return state_dict
 
 
 class FrozenBackbone(nn.Module, abc.ABC):
@@ -76,6 +93,11 @@ class FrozenBackbone(nn.Module, abc.ABC):
             output = model(image)
             return F.cross_entropy(output, label), output, {}
         return loss
+
+    @classmethod
+    @abc.abstractmethod
+    def checkpoint_path(cls, run_dir, epoch):
+        """The run's checkpoint file for ``epoch`` (``fvgpt.checkpoints.saved_checkpoint``'s rule)."""
 
     @classmethod
     @abc.abstractmethod

@@ -12,9 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
-from ..checkpoints import read_backbone_state_dict, saved_checkpoint
+from ..checkpoints import saved_checkpoint
 from ..clip_import import clip
-from .base import FrozenBackbone
+from .base import FrozenBackbone, read_backbone_state_dict
 
 _tokenizer = clip.simple_tokenizer.SimpleTokenizer()
 
@@ -224,13 +224,17 @@ class CoOpBackbone(FrozenBackbone):
         return list(model.prompt_learner.parameters())
 
     @classmethod
+    def checkpoint_path(cls, run_dir, epoch):
+        return prompt_learner_checkpoint(run_dir, epoch, cls.method)
+
+    @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
-        path = prompt_learner_checkpoint(run_dir, epoch, cls.method)
+        path = cls.checkpoint_path(run_dir, epoch)
         n_ctx, csc = context_settings(read_backbone_state_dict(path, cls.method, "ctx")["ctx"])
         return path, {"TRAINER.COOP.N_CTX": n_ctx, "TRAINER.COOP.CSC": csc}
 
     def load_checkpoint(self, run_dir, epoch):
-        path = prompt_learner_checkpoint(run_dir, epoch, self.method)
+        path = self.checkpoint_path(run_dir, epoch)
         return path, load_prompt_learner(self.model.prompt_learner, path, self.method)
 
     @torch.no_grad()

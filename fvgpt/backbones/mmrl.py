@@ -25,9 +25,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
-from ..checkpoints import read_backbone_state_dict, saved_checkpoint
+from ..checkpoints import saved_checkpoint
 from ..templates import template_for
-from .base import FrozenBackbone, clip_class_features, tokenize_classnames
+from .base import FrozenBackbone, clip_class_features, read_backbone_state_dict, tokenize_classnames
 from .prompted_clip import (Insert, Replace, image_tokens, run_text, run_visual, text_features,
                             visual_features)
 
@@ -314,8 +314,12 @@ class MMRLBackbone(FrozenBackbone):
                              "without error and gives wrong logits"}
 
     @classmethod
+    def checkpoint_path(cls, run_dir, epoch):
+        return checkpoint_path(run_dir, epoch)
+
+    @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
-        path = checkpoint_path(run_dir, epoch)
+        path = cls.checkpoint_path(run_dir, epoch)
         state = read_backbone_state_dict(path, cls.method, "representation_learner.compound_rep_tokens")
         n_tokens, rep_dim = state["representation_learner.compound_rep_tokens"].shape
         return path, {"TRAINER.MMRL.N_REP_TOKENS": n_tokens, "TRAINER.MMRL.REP_DIM": rep_dim}
@@ -362,7 +366,7 @@ class MMRLBackbone(FrozenBackbone):
         return loss
 
     def load_checkpoint(self, run_dir, epoch):
-        path = checkpoint_path(run_dir, epoch)
+        path = self.checkpoint_path(run_dir, epoch)
         return path, load_checkpoint(self.model, path)
 
     def cache_inference_state(self):

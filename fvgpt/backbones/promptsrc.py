@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
 from . import prompted_clip as pc
-from ..checkpoints import read_backbone_state_dict
 from ..templates import IMAGENET_TEMPLATES
-from .base import tokenize_classnames
+from .base import read_backbone_state_dict, tokenize_classnames
 from .coop import (CoOpBackbone, TextEncoder, context_from_words, prompt_learner_checkpoint,
                    random_context, register_prompt_tokens)
 
@@ -242,8 +241,12 @@ class PromptSRCBackbone(CoOpBackbone):
         "N_CTX_VISION", "N_CTX_TEXT", "CTX_INIT", "PROMPT_DEPTH_VISION", "PROMPT_DEPTH_TEXT"))
 
     @classmethod
+    def checkpoint_path(cls, run_dir, epoch):
+        return prompt_learner_checkpoint(run_dir, epoch, cls.method, MODEL_NAME)
+
+    @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
-        path = prompt_learner_checkpoint(run_dir, epoch, cls.method, MODEL_NAME)
+        path = cls.checkpoint_path(run_dir, epoch)
         n_text, n_vision, depth_text, depth_vision = prompt_settings(
             read_backbone_state_dict(path, cls.method, "prompt_learner.ctx"))
         found = {"TRAINER.PROMPTSRC.N_CTX_TEXT": n_text, "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT": depth_text,
@@ -273,7 +276,7 @@ class PromptSRCBackbone(CoOpBackbone):
         return loss
 
     def load_checkpoint(self, run_dir, epoch):
-        path = prompt_learner_checkpoint(run_dir, epoch, self.method, MODEL_NAME)
+        path = self.checkpoint_path(run_dir, epoch)
         return path, load_prompts(self.model, path)
 
     @torch.no_grad()

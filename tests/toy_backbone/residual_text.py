@@ -12,9 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
-from ..checkpoints import read_backbone_state_dict, saved_checkpoint
+from ..checkpoints import saved_checkpoint
 from ..templates import template_for
-from .base import FrozenBackbone, clip_class_features
+from .base import FrozenBackbone, clip_class_features, read_backbone_state_dict
 
 MODEL_NAME = "residual"  # the trainer's register_model name = checkpoint folder
 
@@ -80,11 +80,15 @@ class ResidualTextBackbone(FrozenBackbone):
         return [model.residual.weight]
 
     @classmethod
+    def checkpoint_path(cls, run_dir, epoch):
+        return checkpoint_path(run_dir, epoch)
+
+    @classmethod
     def checkpoint_settings(cls, run_dir, epoch):
-        return checkpoint_path(run_dir, epoch), {}  # nothing to read: W's shape is CLIP's
+        return cls.checkpoint_path(run_dir, epoch), {}  # nothing to read: W's shape is CLIP's
 
     def load_checkpoint(self, run_dir, epoch):
-        path = checkpoint_path(run_dir, epoch)
+        path = self.checkpoint_path(run_dir, epoch)
         load_residual(self.model, path)
         return path, None  # W fits any classes
 
