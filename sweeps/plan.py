@@ -1,69 +1,46 @@
-"""A sweep description and the runs it expands to, with their dependencies.
+"""The one planner: every protocol's runs, their train.py arguments, folders and dependencies.
 
-Base-to-new (paper Table 1), per backbone, data set and seed:
-    backbone train (base classes) -> backbone test (new classes)
-    backbone train -> FVG-PT train (base classes) -> FVG-PT test (new classes)
-Cross-dataset (paper Table 2), per backbone and seed, source ImageNet (all classes):
-    backbone train (source) -> backbone test on each target
-    backbone train -> FVG-PT train (source) -> FVG-PT test on each target (z_PC)
-Each run is one ``train.py`` call writing to its own folder, laid out as
-scripts/base2new_common.sh does: ``<output>/<stage>/<dataset>/shots_<K>/<trainer>/<cfg>/seed<S>``.
+Per backbone and seed, each protocol chains
+    backbone train -> backbone tests;  backbone train -> FVG-PT train -> FVG-PT tests
+(zero-shot CLIP, a baseline, is evaluated only). Protocols and their run folders:
+
+- ``base2new`` (paper Table 1), per data set: train on the base classes, test on the new ones,
+  ``<output>/{train_base,test_new}/<dataset>/shots_<K>/<trainer>/<cfg>/seed<S>``;
+- ``xd`` (paper Table 2): train on ImageNet (all classes), test on each target,
+  ``<output>/{train,test}/<dataset>/shots_<K>/<trainer>/<cfg>/seed<S>``;
+- ``world`` (the FG-World main job, one world per sweep): base-to-new on ``fg_world``,
+  ``<output>/<trainer>/{base,new}/seed<S>``; ``backbone_output`` puts the backbone runs in
+  another folder and ``fvgpt_opts`` changes the FVG-PT runs only (the ablations on FG-World).
+
+Backbones and their config per protocol and data set come from
+``fvgpt.backbones.registry.BACKBONES``; ``--config`` replaces them. ``python -m sweeps.run``
+runs a sweep; the per-trainer scripts ``scripts/<trainer>/{base2new,xd}_{train,test}.sh`` make
+the same runs one at a time (``tests/test_sweeps.py`` checks their train.py arguments against
+``expand`` for every backbone). A run is done when its ``result.json`` reads.
 """
 import glob
 import json
 import os
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import yaml
 
+from fvgpt.backbones.registry import BACKBONES
 from fvgpt.checkpoints import atomic_write_text
 from fvgpt.results import RESULT_FILE, RunNotFinished, read_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Zero-shot CLIP: evaluated only, with CoOp's configs (image size, batch, CLIP weights).
+ZERO_SHOT = "ZeroshotCLIP"
+ZERO_SHOT_CONFIG_DIR = "CoOp"
+ZERO_SHOT_CONFIGS = {"base2new": "vit_b16_ep10", "xd": "vit_b16_ep10", "world": "world"}
 
-@dataclass(frozen=True)
-class Backbone:
-    """One line of BACKBONES: a backbone trainer, its FVG-PT trainer and their configs.
-
-    ``configs`` maps a protocol (``base2new``, ``xd``) or ``<protocol>/<dataset>`` to a config
-    name under ``configs/trainers/<trainer>/``; the FVG-PT trainer uses the file of the same
-    name under its own folder. ``config_dir`` overrides the backbone's folder; ``zero_shot``
-    backbones are only evaluated.
-    """
-
-    trainer: str
-    fvgpt_trainer: str = None
-    configs: dict = field(default_factory=dict)
-    config_dir: str = None
-    zero_shot: bool = False
-
-    def config(self, protocol, dataset, override=None):
-        if override:
-            return override
-        name = self.configs.get(f"{protocol}/{dataset}") or self.configs.get(protocol)
-        if name is None:
-            raise ValueError(f"Backbone {self.trainer} has no config for protocol {protocol!r}: "
-                             "add one to its line in sweeps/plan.py BACKBONES or pass --config.")
-        return name
-
-
-# A new backbone joins the sweep with one line here (and its entry in sweeps/paper.py, if the
-# paper reports it). EuroSAT trains 20 epochs (paper Supp. 0.C, Table 15).
-BACKBONES = {
-    "ZeroshotCLIP": Backbone("ZeroshotCLIP", None, {"base2new": "vit_b16_ep10", "xd": "vit_b16_ep10"},
-                             config_dir="CoOp", zero_shot=True),
-    "CoOp": Backbone("CoOp", "FVGPT_CoOp", {"base2new": "vit_b16_ep10", "base2new/eurosat": "vit_b16_ep20",
-                                            "xd": "vit_b16_xd"}),
-    "KgCoOp": Backbone("KgCoOp", "FVGPT_KgCoOp", {"base2new": "vit_b16_ep10",
-                                                  "base2new/eurosat": "vit_b16_ep20", "xd": "vit_b16_xd"}),
-    "PromptSRC": Backbone("PromptSRC", "FVGPT_PromptSRC", {"base2new": "vit_b16_ep10",
-                                                           "base2new/eurosat": "vit_b16_ep20",
-                                                           "xd": "vit_b16_xd"}),
-    "MMRL": Backbone("MMRL", "FVGPT_MMRL", {"base2new": "vit_b16", "xd": "vit_b16_cross_datasets"}),
-}
+# Options a backbone needs in a protocol beyond its config: MMRL's test-time branch follows
+# TASK (fvgpt/backbones/mmrl.py, default B2N); cross-dataset transfer uses its CLS head, TASK CD.
+PROTOCOL_OPTS = {("MMRL", "xd"): ["TASK", "CD"]}
 
 # configs/datasets/ names of the paper's 11 data sets, in Table 1's order, and Table 2's targets.
 PAPER_DATASETS = ["imagenet", "caltech101", "food101", "stanford_cars", "oxford_pets",
@@ -71,13 +48,83 @@ PAPER_DATASETS = ["imagenet", "caltech101", "food101", "stanford_cars", "oxford_
 XD_SOURCE = "imagenet"
 XD_TARGETS = ["caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
               "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101"]
-STAGES = {"base2new": ("train_base", "test_new"), "xd": ("train", "test")}
+WORLD_DATASET = "fg_world"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a protocol names its runs and which classes its training and test runs see."""
+
+    train_stage: str
+    test_stage: str
+    train_classes: str  # DATASET.SUBSAMPLE_CLASSES of the training run
+    test_classes: str
+    train_split: str  # Run.split labels, as sweeps.tables reads them
+    test_split: str
+    layout: str = "{stage}/{dataset}/shots_{shots}/{trainer}/{cfg}/seed{seed}"  # a run's folder
+
+    def run_name(self, **fields):
+        return os.path.join(*self.layout.format(**fields).split("/"))
+
+
+PROTOCOLS = {
+    "base2new": Protocol("train_base", "test_new", "base", "new", "base", "new"),
+    "xd": Protocol("train", "test", "all", "all", "source", "target"),
+    # the main job's folders (scripts/world_benchmark.py), under <output>/world<K>
+    "world": Protocol("base", "new", "base", "new", "base", "new", "{trainer}/{stage}/seed{seed}"),
+}
 DESCRIPTION_FILE = "sweep.json"
+D_FG_OPTS = ["TEST.FOREGROUND_SHIFT_INDEX", "True"]  # D_fg (paper Supp. 0.A) of a base-class run
+
+
+def known_backbones():
+    """What ``Sweep.backbones`` may name: the registry's backbones and the zero-shot baseline."""
+    return [ZERO_SHOT] + list(BACKBONES)
+
+
+def config_name(backbone, protocol, dataset, fvgpt=False):
+    """The config name of ``backbone`` (``fvgpt``: of FVG-PT on it) for ``protocol`` on the
+    data set its training run reads."""
+    if backbone == ZERO_SHOT:
+        return ZERO_SHOT_CONFIGS[protocol]
+    return BACKBONES[backbone].config_name(protocol, dataset, fvgpt)
+
+
+def config_file(backbone, trainer, cfg):
+    """Path of config ``cfg`` of ``trainer`` (a backbone's or FVG-PT's on it)."""
+    if backbone == ZERO_SHOT:
+        folder = os.path.join(REPO, "configs", "trainers", ZERO_SHOT_CONFIG_DIR)
+    else:
+        folder = os.path.join(REPO, BACKBONES[backbone].config_dir, trainer)
+    path = os.path.join(folder, f"{cfg}.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config {path} not found (chosen in the backbone's record, "
+                                "fvgpt/backbones/registry.py, or by --config).")
+    return path
+
+
+def dataset_config(dataset):
+    return os.path.join(REPO, "configs", "datasets", f"{dataset}.yaml")
+
+
+def max_epoch(config_path, opts):
+    """OPTIM.MAX_EPOCH as the run will see it: the config file, then yacs options."""
+    value = None
+    for key, val in zip(opts[::2], opts[1::2]):
+        if key == "OPTIM.MAX_EPOCH":
+            value = val
+    if value is None:
+        with open(config_path) as f:
+            value = (yaml.safe_load(f) or {}).get("OPTIM", {}).get("MAX_EPOCH")
+    if value is None:
+        raise ValueError(f"{config_path} sets no OPTIM.MAX_EPOCH, which the test runs need to "
+                         "load the last checkpoint: add it or pass OPTIM.MAX_EPOCH.")
+    return int(value)
 
 
 @dataclass
 class Sweep:
-    """What to run: protocol, backbones, data sets (xd: targets), seeds, configs, extra options."""
+    """What to run: protocol, backbones, data sets (xd: targets), seeds, configs, options."""
 
     protocol: str
     backbones: list
@@ -86,19 +133,23 @@ class Sweep:
     root: str
     output: str
     shots: int = 16
-    config: str = None  # one config name for every trainer instead of the BACKBONES choice
-    opts: list = field(default_factory=list)  # yacs options added to every run
+    config: str = None  # one config name for every trainer instead of the registry's choice
+    opts: list = field(default_factory=list)  # yacs options added to every run, last
     # TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT training runs (docs/replay.md); "" = off, None =
     # <folder above output>/replay_cache, shared by the sweeps of one output folder (variants)
     replay_cache: str = None
+    d_fg: bool = True  # D_fg on the base test set in the base-class runs (base2new, world)
+    fg_fill: str = None  # TRAINER.FVGPT.FG_FILL of every run (world), None = the configs'
+    fvgpt_opts: list = field(default_factory=list)  # options of the FVG-PT runs only (a variant)
+    backbone_output: str = None  # where the backbone runs are (world), None = output
 
     def __post_init__(self):
-        if self.protocol not in STAGES:
-            raise ValueError(f"protocol must be one of {sorted(STAGES)}, got {self.protocol!r}")
-        unknown = [b for b in self.backbones if b not in BACKBONES]
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {self.protocol!r}")
+        unknown = [b for b in self.backbones if b not in known_backbones()]
         if unknown:
-            raise ValueError(f"Unknown backbone(s) {unknown}: known are {sorted(BACKBONES)} "
-                             "(sweeps/plan.py BACKBONES)")
+            raise ValueError(f"Unknown backbone(s) {unknown}: known are {known_backbones()} "
+                             "(fvgpt/backbones/registry.py BACKBONES and the zero-shot baseline)")
         owned = [k for k in self.opts[::2] if k in ("DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES")]
         if owned:
             raise ValueError(f"{owned} are set by the sweep (shots: --shots; classes: the "
@@ -122,8 +173,9 @@ class Sweep:
     def save(self):
         """Add this sweep to the folder's sweep.json, which keeps every sweep asked for there.
 
-        A sweep must share protocol, shots, config and options with those already recorded
-        (the run folders are named after them); else ``ValueError`` and nothing is written.
+        A sweep must share protocol, shots, config, options and D_fg with those already
+        recorded (they fix the runs' folders and settings); else ``ValueError`` and nothing is
+        written.
         """
         requests = _recorded_requests(self.output)
         mine = self.request()
@@ -156,8 +208,10 @@ class Sweep:
                       "output": os.path.abspath(output)})
 
 
-# What every sweep recorded in one folder shares: the run folders are named after them.
-SHARED_KEYS = ("protocol", "shots", "config", "opts")
+# What every sweep recorded in one folder shares: they fix the runs' folders and settings.
+SHARED_KEYS = ("protocol", "shots", "config", "opts", "d_fg")
+# A request recorded before a key existed: the value its runs were made with.
+RECORDED_BEFORE = {"d_fg": False}  # sweeps.run measured no D_fg before
 
 
 def _recorded_requests(output):
@@ -174,17 +228,20 @@ def _recorded_requests(output):
                          "and python -m sweeps.run writes a new one.") from None
     if "requests" not in recorded:  # written before sweep.json kept every sweep: one sweep
         recorded = {"requests": [{k: v for k, v in recorded.items() if k != "output"}]}
-    return recorded["requests"]
+    known = {f.name for f in fields(Sweep)}
+    return [{**RECORDED_BEFORE, **{k: v for k, v in r.items() if k in known}}
+            for r in recorded["requests"]]
 
 
 def infer(output):
     """The sweep behind runs made without ``sweeps.run`` (e.g. by scripts/<trainer>/*.sh).
 
     Backbones, data sets, shots and seeds are those found in the folder layout; a config
-    other than BACKBONES' choice is taken when all runs share it.
+    other than the registry's choice is taken when all runs share it.
     """
-    for protocol, (train_stage, test_stage) in STAGES.items():
-        found = [os.path.relpath(p, output).split(os.sep) for stage in (train_stage, test_stage)
+    for protocol in ("base2new", "xd"):
+        stages = (PROTOCOLS[protocol].train_stage, PROTOCOLS[protocol].test_stage)
+        found = [os.path.relpath(p, output).split(os.sep) for stage in stages
                  for p in glob.glob(os.path.join(output, stage, "*", "shots_*", "*", "*", "seed*"))]
         if found:
             break
@@ -193,9 +250,9 @@ def infer(output):
                                 "python -m sweeps.run) nor run folders <stage>/<dataset>/shots_<K>/"
                                 "<trainer>/<cfg>/seed<S>.")
     trainers = {f[3] for f in found}
-    backbones = [n for n, b in BACKBONES.items() if b.trainer in trainers]
+    backbones = [b for b in known_backbones() if b in trainers]
     configs = {f[4] for f in found}
-    datasets = sorted({f[1] for f in found if protocol == "base2new" or f[0] == test_stage})
+    datasets = sorted({f[1] for f in found if protocol == "base2new" or f[0] == stages[1]})
     sweep = Sweep(protocol, backbones, datasets, sorted({int(f[5][4:]) for f in found}),
                   root="", output=os.path.abspath(output), shots=int(found[0][2][6:]))
     chosen = {os.path.normpath(r.name).split(os.sep)[4] for r in expand(sweep)}
@@ -208,17 +265,19 @@ def infer(output):
 class Run:
     """One train.py call: what it is, where it writes, which runs must finish first."""
 
-    name: str  # the output folder relative to the sweep's output, unique in the sweep
+    name: str  # the output folder relative to ``folder`` (default: the sweep's output)
     args: list  # train.py arguments
     deps: list  # names of the runs it needs
     backbone: str
+    trainer: str
     method: str  # the backbone's name, or "<backbone> + FVG-PT"
     dataset: str
     seed: int
-    split: str  # base | new (base2new); source | target (xd)
+    split: str  # base | new (base2new, world); source | target (xd)
+    folder: str = None  # the folder ``name`` is in when not the sweep's output (backbone_output)
 
     def out_dir(self, sweep):
-        return os.path.join(sweep.output, self.name)
+        return os.path.join(self.folder or sweep.output, self.name)
 
     def command(self):
         return [sys.executable, "train.py"] + self.args
@@ -246,97 +305,76 @@ class Run:
         return None
 
 
-def dataset_config(dataset):
-    return os.path.join(REPO, "configs", "datasets", f"{dataset}.yaml")
-
-
-def trainer_config(trainer_dir, name):
-    path = os.path.join(REPO, "configs", "trainers", trainer_dir, f"{name}.yaml")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Config {path} not found (chosen in sweeps/plan.py BACKBONES "
-                                "or by --config).")
-    return path
-
-
-def max_epoch(config_path, opts):
-    """OPTIM.MAX_EPOCH as the run will see it: the config file, then yacs options."""
-    value = None
-    for key, val in zip(opts[::2], opts[1::2]):
-        if key == "OPTIM.MAX_EPOCH":
-            value = val
-    if value is None:
-        with open(config_path) as f:
-            value = (yaml.safe_load(f) or {}).get("OPTIM", {}).get("MAX_EPOCH")
-    if value is None:
-        raise ValueError(f"{config_path} sets no OPTIM.MAX_EPOCH, which the test runs need to "
-                         "load the last checkpoint: add it or pass OPTIM.MAX_EPOCH.")
-    return int(value)
-
-
 def expand(sweep):
     """The runs of ``sweep`` in an order where every run comes after the runs it needs."""
     runs = []
-    for name in sweep.backbones:
-        backbone = BACKBONES[name]
+    for backbone in sweep.backbones:
         for seed in sweep.seeds:
-            if sweep.protocol == "base2new":
-                for dataset in sweep.datasets:
-                    runs += _chain(sweep, backbone, seed, dataset, [(dataset, "new")])
+            if sweep.protocol == "xd":
+                runs += _chain(sweep, backbone, seed, XD_SOURCE, sweep.datasets)
             else:
-                runs += _chain(sweep, backbone, seed, XD_SOURCE,
-                               [(t, "target") for t in sweep.datasets])
+                for dataset in sweep.datasets:
+                    runs += _chain(sweep, backbone, seed, dataset, [dataset])
     return runs
 
 
-def _chain(sweep, backbone, seed, train_dataset, tests):
-    """Backbone train -> its tests; backbone train -> FVG-PT train -> FVG-PT tests.
-
-    ``tests``: (dataset, split label) of each test run after the training run.
-    """
-    cfg = backbone.config(sweep.protocol, train_dataset, sweep.config)
-    runs = _method_runs(sweep, backbone, seed, cfg, backbone.trainer,
-                        backbone.config_dir or backbone.trainer, backbone.trainer, train_dataset,
-                        tests, opts=[], test_opts=[], deps=[], trains=not backbone.zero_shot)
-    if backbone.fvgpt_trainer:
-        # Targets of cross-dataset transfer use z_PC (spec, Inference; paper Sec. 4.2).
-        test_opts = ["TRAINER.FVGPT.TEST_BRANCH", "pc"] if sweep.protocol == "xd" else []
-        replay = ["TRAINER.FVGPT.REPLAY_CACHE", sweep.replay_cache] if sweep.replay_cache else []
-        runs += _method_runs(sweep, backbone, seed, cfg, backbone.fvgpt_trainer,
-                             backbone.fvgpt_trainer, f"{backbone.trainer} + FVG-PT", train_dataset,
-                             tests, opts=["TRAINER.FVGPT.BACKBONE_DIR", runs[0].out_dir(sweep)],
-                             test_opts=test_opts, deps=[runs[0].name], trains=True,
-                             train_opts=replay)
+def _chain(sweep, backbone, seed, train_dataset, test_datasets):
+    """Backbone train -> its tests; backbone train -> FVG-PT train -> FVG-PT tests."""
+    protocol_opts = PROTOCOL_OPTS.get((backbone, sweep.protocol), [])
+    runs = _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt=False,
+                        opts=protocol_opts, folder=sweep.backbone_output)
+    if backbone != ZERO_SHOT:
+        backbone_dir = ["TRAINER.FVGPT.BACKBONE_DIR", runs[0].out_dir(sweep)]
+        runs += _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt=True,
+                             opts=backbone_dir + protocol_opts + sweep.fvgpt_opts,
+                             deps=[runs[0].name])
     return runs
 
 
-def _method_runs(sweep, backbone, seed, cfg, trainer, trainer_dir, method, train_dataset, tests,
-                 opts, test_opts, deps, trains, train_opts=()):
-    """One method's training run (an evaluation for zero-shot methods) and its test runs;
-    ``train_opts`` go to the training run only."""
-    train_stage, test_stage = STAGES[sweep.protocol]
-    train_split, test_split = {"base2new": ("base", "new"), "xd": ("all", "all")}[sweep.protocol]
-    config = trainer_config(trainer_dir, cfg)
+def _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt, opts, deps=(),
+                 folder=None):
+    """One method's training run (an evaluation for zero-shot CLIP) and its test runs."""
+    protocol = PROTOCOLS[sweep.protocol]
+    trainer = f"FVGPT_{backbone}" if fvgpt else backbone
+    cfg = sweep.config or config_name(backbone, sweep.protocol, train_dataset, fvgpt)
+    config = config_file(backbone, trainer, cfg)
+    method = f"{backbone} + FVG-PT" if fvgpt else backbone
+    world = sweep.protocol == "world"
 
-    def name(stage, dataset):
-        return os.path.join(stage, dataset, f"shots_{sweep.shots}", trainer, cfg, f"seed{seed}")
-
-    def run(stage, dataset, label, subsample, flags, run_opts, run_deps):
-        out = name(stage, dataset)
+    def run(stage, dataset, split, classes, flags, run_opts, run_deps):
+        name = protocol.run_name(stage=stage, dataset=dataset, shots=sweep.shots, trainer=trainer,
+                                 cfg=cfg, seed=seed)
+        out = os.path.join(folder or sweep.output, name)
+        fill = ["TRAINER.FVGPT.FG_FILL", sweep.fg_fill] if sweep.fg_fill else []
         args = ["--root", sweep.root, "--seed", str(seed), "--trainer", trainer,
                 "--dataset-config-file", dataset_config(dataset), "--config-file", config,
-                "--output-dir", os.path.join(sweep.output, out), *flags, *run_opts,
-                "DATASET.NUM_SHOTS", str(sweep.shots), "DATASET.SUBSAMPLE_CLASSES", subsample,
-                *sweep.opts]
-        return Run(out, args, run_deps, backbone.trainer, method, dataset, seed, label)
+                "--output-dir", out, *flags, "DATASET.NUM_SHOTS", str(sweep.shots),
+                "DATASET.SUBSAMPLE_CLASSES", classes, *fill, *run_opts, *sweep.opts]
+        return Run(name, args, list(run_deps), backbone, trainer, method, dataset, seed, split,
+                   folder)
 
-    train_label = "base" if sweep.protocol == "base2new" else "source"
-    if trains:
-        train = run(train_stage, train_dataset, train_label, train_split, [],
-                    opts + list(train_opts), deps)
-        load = ["--model-dir", train.out_dir(sweep), "--load-epoch", str(max_epoch(config, sweep.opts))]
-        test_deps = [train.name]
-    else:
-        train = run(train_stage, train_dataset, train_label, train_split, ["--eval-only"], opts, deps)
+    train_opts = list(opts)
+    if sweep.d_fg and protocol.train_classes == "base":
+        train_opts += D_FG_OPTS
+    if fvgpt and sweep.replay_cache:
+        train_opts += ["TRAINER.FVGPT.REPLAY_CACHE", sweep.replay_cache]
+    if backbone == ZERO_SHOT:
+        train = run(protocol.train_stage, train_dataset, protocol.train_split,
+                    protocol.train_classes, ["--eval-only"], train_opts, deps)
         load, test_deps = [], []
-    return [train] + [run(test_stage, dataset, label, test_split, ["--eval-only", *load],
-                          opts + test_opts, test_deps) for dataset, label in tests]
+    else:
+        train = run(protocol.train_stage, train_dataset, protocol.train_split,
+                    protocol.train_classes, [], train_opts, deps)
+        # base2new and xd load the run's last checkpoint as train.py does without --load-epoch
+        # (no config saves a best-validation one); the world job names the epoch.
+        epoch = ["--load-epoch", str(max_epoch(config, sweep.opts))] if world else []
+        load, test_deps = ["--model-dir", train.out_dir(sweep), *epoch], [train.name]
+    tests = []
+    for dataset in test_datasets:
+        # Cross-dataset targets use z_PC (spec, Inference; paper Sec. 4.2); on the source
+        # itself TEST_BRANCH auto picks z_FDC.
+        branch = (["TRAINER.FVGPT.TEST_BRANCH", "pc"]
+                  if fvgpt and sweep.protocol == "xd" and dataset != XD_SOURCE else [])
+        tests.append(run(protocol.test_stage, dataset, protocol.test_split, protocol.test_classes,
+                         ["--eval-only", *load], list(opts) + branch, test_deps))
+    return [train] + tests

@@ -17,7 +17,7 @@ import sys
 import time
 
 from .executors import describe, plan_status, run_local, slurm_queued, submit_slurm, wait_slurm
-from .plan import BACKBONES, PAPER_DATASETS, XD_TARGETS, Sweep, expand
+from .plan import BACKBONES, PAPER_DATASETS, XD_TARGETS, Sweep, expand, known_backbones
 
 
 def build_parser():
@@ -28,16 +28,21 @@ def build_parser():
     parser.add_argument("--root", required=True, help="the data folder (DATASET.ROOT)")
     parser.add_argument("--output", required=True, help="the sweep's output folder")
     parser.add_argument("--backbones", nargs="+",
-                        default=[n for n, b in BACKBONES.items() if not b.zero_shot],
-                        help=f"of {sorted(BACKBONES)} (sweeps/plan.py BACKBONES)")
+                        default=list(BACKBONES),
+                        help=f"of {known_backbones()} (default: the backbones of "
+                             "fvgpt/backbones/registry.py)")
     parser.add_argument("--datasets", nargs="+", default=None,
                         help="names under configs/datasets/; base2new: default the 11 of the "
                              "paper; xd: the targets, default the paper's 10 (source: imagenet)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--config", help="one config name for every trainer, e.g. world "
-                                         "(default: each backbone's choice in BACKBONES)")
+                                         "(default: each backbone's choice in its record, "
+                                         "fvgpt/backbones/registry.py)")
     parser.add_argument("--opts", nargs="+", default=[], help="yacs options for every run")
+    parser.add_argument("--no-d-fg", action="store_true",
+                        help="base2new: do not measure D_fg on the base test set in the "
+                             "base-class runs (it needs masks of the test images)")
     parser.add_argument("--replay-cache", default=None,
                         help="TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT training runs: variant sweeps "
                              "of one backbone replay its recorded outputs exactly (docs/replay.md); "
@@ -62,7 +67,7 @@ def sweep_from_args(args):
     return Sweep(protocol=args.protocol, backbones=args.backbones, datasets=datasets,
                  seeds=args.seeds, root=os.path.abspath(args.root),
                  output=os.path.abspath(args.output), shots=args.shots, config=args.config,
-                 opts=args.opts, replay_cache=args.replay_cache)
+                 opts=args.opts, replay_cache=args.replay_cache, d_fg=not args.no_d_fg)
 
 
 def main(argv=None):

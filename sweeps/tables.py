@@ -29,12 +29,12 @@ FVGPT = " + FVG-PT"
 
 
 def methods(sweep):
-    """Row labels in order: each backbone, then the backbone with FVG-PT if it has one."""
+    """Row labels in order: each backbone, then the backbone with FVG-PT (not zero-shot CLIP)."""
     labels = []
     for name in sweep.backbones:
-        labels.append(BACKBONES[name].trainer)
-        if BACKBONES[name].fvgpt_trainer:
-            labels.append(BACKBONES[name].trainer + FVGPT)
+        labels.append(name)
+        if name in BACKBONES:
+            labels.append(name + FVGPT)
     return labels
 
 
@@ -235,7 +235,7 @@ def gain_plot(path, title, ylabel, datasets, gains, paper_gains):
 
 
 def with_fvgpt(sweep):
-    return [BACKBONES[n].trainer for n in sweep.backbones if BACKBONES[n].fvgpt_trainer]
+    return [n for n in sweep.backbones if n in BACKBONES]
 
 
 def write_tables(sweep, to):

@@ -1,18 +1,22 @@
-"""Sweeps: the plan a description expands to, its executors (local, GPU slots, a real SLURM)
-and the paper's tables made from the runs."""
+"""Sweeps: the plan a description expands to, its executors (local, GPU slots, a real SLURM),
+the per-trainer scripts that make the same runs, and the paper's tables made from the runs."""
+import dataclasses
 import json
 import os
+import subprocess
 
 import pytest
 
+from conftest import REPO_ROOT
 from fixture_trees import build_tree
+from fvgpt.backbones.registry import BACKBONES
 from fvgpt.results import read_run
 from fvgpt.world.generate import ensure_world
 from local_slurm import ClusterUnavailable, LocalSlurm
-from sweeps import plan
-from sweeps.plan import Backbone, Sweep, expand
+from sweeps.plan import Sweep, expand
 from sweeps.run import main as run_main
 from sweeps.tables import main as tables_main
+
 
 def cli(capsys, main, *args):
     """Exit code and output of ``python -m sweeps.run|sweeps.tables ARGS`` (``main`` of either)."""
@@ -46,36 +50,117 @@ def test_base2new_plan_chains_each_backbone_into_fvgpt(tmp_path):
     # variant sweeps beside this one replay the backbone outputs its FVG-PT training runs record
     replay = ["TRAINER.FVGPT.REPLAY_CACHE", str(tmp_path.parent / "replay_cache")]
     assert " ".join(replay) in " ".join(runs[fvgpt].args)
-    assert "TRAINER.FVGPT.REPLAY_CACHE" not in runs[coop].args + runs[
-        "test_new/eurosat/shots_16/FVGPT_CoOp/vit_b16_ep20/seed2"].args
     test = runs["test_new/eurosat/shots_16/FVGPT_CoOp/vit_b16_ep20/seed2"]
-    assert test.deps == [fvgpt] and test.args[test.args.index("--load-epoch") + 1] == "20"
+    assert "TRAINER.FVGPT.REPLAY_CACHE" not in runs[coop].args + test.args
+    assert test.deps == [fvgpt] and "--load-epoch" not in test.args  # the last epoch
+    # D_fg on the base test set in every base-class run, none in the new-class ones
+    assert "TEST.FOREGROUND_SHIFT_INDEX True" in " ".join(runs[coop].args)
+    assert "TEST.FOREGROUND_SHIFT_INDEX" not in " ".join(test.args)
     zero_shot = runs["test_new/oxford_pets/shots_16/ZeroshotCLIP/vit_b16_ep10/seed1"]
     assert zero_shot.deps == [] and "--eval-only" in zero_shot.args
 
 
+def test_mmrl_and_fvgpt_on_it_each_get_their_own_config(tmp_path):
+    """MMRL trains with the authors' AdamW config, FVG-PT on it with the paper's SGD schedule."""
+    sweep = Sweep("base2new", ["MMRL"], ["dtd", "eurosat"], [1], root="/data", output=str(tmp_path))
+    names = [r.name for r in expand(sweep) if r.split == "base"]
+    assert names == ["train_base/dtd/shots_16/MMRL/vit_b16/seed1",
+                     "train_base/dtd/shots_16/FVGPT_MMRL/vit_b16_ep10/seed1",
+                     "train_base/eurosat/shots_16/MMRL/vit_b16/seed1",
+                     "train_base/eurosat/shots_16/FVGPT_MMRL/vit_b16_ep20/seed1"]
+    fvgpt = expand(sweep)[2]
+    assert fvgpt.args[fvgpt.args.index("--config-file") + 1].endswith("FVGPT_MMRL/vit_b16_ep10.yaml")
+
+
 def test_xd_plan_tests_each_target_after_the_imagenet_run(tmp_path):
-    sweep = Sweep("xd", ["CoOp"], ["oxford_pets", "dtd"], [1], root="/data", output=str(tmp_path))
+    sweep = Sweep("xd", ["CoOp", "MMRL"], ["oxford_pets", "dtd"], [1], root="/data",
+                  output=str(tmp_path))
     runs = {r.name: r for r in expand(sweep)}
     source = "train/imagenet/shots_16/FVGPT_CoOp/vit_b16_xd/seed1"
-    assert sorted(runs) == sorted(
+    assert sorted(n for n in runs if "CoOp" in n) == sorted(
         [f"train/imagenet/shots_16/{t}/vit_b16_xd/seed1" for t in ("CoOp", "FVGPT_CoOp")]
         + [f"test/{d}/shots_16/{t}/vit_b16_xd/seed1" for d in ("oxford_pets", "dtd")
            for t in ("CoOp", "FVGPT_CoOp")])
     target = runs["test/dtd/shots_16/FVGPT_CoOp/vit_b16_xd/seed1"]
     assert target.deps == [source] and " ".join(target.args).count("TRAINER.FVGPT.TEST_BRANCH pc") == 1
     assert "DATASET.SUBSAMPLE_CLASSES all" in " ".join(runs[source].args)
+    assert "TEST.FOREGROUND_SHIFT_INDEX" not in " ".join(runs[source].args)  # no base classes
+    # MMRL's test-time branch follows TASK: its CLS head (CD) on the source and every target
+    mmrl = [r for r in runs.values() if r.backbone == "MMRL"]
+    assert len(mmrl) == 6 and all("TASK CD" in " ".join(r.args) for r in mmrl)
 
 
-def test_a_new_backbone_joins_with_one_line(tmp_path, monkeypatch):
-    monkeypatch.setitem(plan.BACKBONES, "CoOpAgain", Backbone("CoOp", "FVGPT_CoOp", {"base2new": "world"}))
+def test_a_new_backbone_joins_by_registering_its_record(tmp_path, monkeypatch):
+    configs = tmp_path / "configs"
+    for trainer in ("CoOpAgain", "FVGPT_CoOpAgain"):
+        (configs / trainer).mkdir(parents=True)
+        (configs / trainer / "world.yaml").write_text("OPTIM:\n  MAX_EPOCH: 3\n")
+    record = dataclasses.replace(BACKBONES["CoOp"], name="CoOpAgain", configs={"base2new": "world"},
+                                 config_dir=str(configs))
+    monkeypatch.setitem(BACKBONES, "CoOpAgain", record)
     sweep = Sweep("base2new", ["CoOpAgain"], ["fg_world"], [1], root="/data", output=str(tmp_path))
-    assert [r.method for r in expand(sweep)] == ["CoOp"] * 2 + ["CoOp + FVG-PT"] * 2
+    runs = expand(sweep)
+    assert [r.method for r in runs] == ["CoOpAgain"] * 2 + ["CoOpAgain + FVG-PT"] * 2
+    assert runs[2].args[runs[2].args.index("--config-file") + 1] == str(
+        configs / "FVGPT_CoOpAgain" / "world.yaml")
     with pytest.raises(ValueError, match="Unknown backbone"):
         Sweep("base2new", ["NoSuchNet"], ["fg_world"], [1], root="/data", output=str(tmp_path))
     with pytest.raises(ValueError, match="--shots"):
         Sweep("base2new", ["CoOp"], ["fg_world"], [1], root="/data", output=str(tmp_path),
               opts=["DATASET.NUM_SHOTS", "4"])
+
+
+# A stand-in for python on PATH: records the arguments of each train.py call, runs nothing.
+RECORDING_PYTHON = """#!/bin/sh
+[ "$1" = train.py ] || exit 3
+shift
+printf '%s\\0' "$@" > "$(mktemp "$CALLS/call.XXXXXX")"
+"""
+
+
+def script_calls(tmp_path, protocol, scripts, opts):
+    """train.py arguments of ``bash scripts/<script> <args> <opts>`` for each (script, args),
+    with python replaced by a recorder; config paths made absolute as the planner gives them."""
+    stub, calls = tmp_path / "bin", tmp_path / "calls"
+    stub.mkdir(exist_ok=True)
+    calls.mkdir(exist_ok=True)
+    (stub / "python").write_text(RECORDING_PYTHON)
+    (stub / "python").chmod(0o755)
+    env = dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}", CALLS=str(calls),
+               DATA=str(tmp_path / "data"), OUTPUT=str(tmp_path / protocol))
+    for script, args in scripts:
+        done = subprocess.run(["bash", f"scripts/{script}", *args, *opts], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, (script, done.stderr)
+    recorded = []
+    for call in sorted(calls.iterdir()):
+        args = call.read_bytes().decode().split("\0")[:-1]
+        recorded.append([os.path.join(REPO_ROOT, a) if a.startswith("configs/") else a for a in args])
+        call.unlink()
+    return recorded
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_the_scripts_make_the_runs_of_sweeps_run(backbone, tmp_path):
+    """scripts/<backbone>/ and scripts/fvgpt_<backbone>/ give train.py exactly the arguments
+    of the planner's runs (trainer, config, folder, options), for both protocols."""
+    opts = ["OPTIM.MAX_EPOCH", "2"]
+    folders = (backbone.lower(), f"fvgpt_{backbone.lower()}")
+    for protocol, datasets, scripts in (
+            ("base2new", ["dtd", "eurosat"],
+             [(f"{f}/base2new_{stage}.sh", [d, "1"]) for d in ("dtd", "eurosat") for f in folders
+              for stage in ("train", "test")]),
+            ("xd", ["dtd", "imagenet"],
+             [(f"{f}/xd_train.sh", ["1"]) for f in folders]
+             + [(f"{f}/xd_test.sh", [d, "1"]) for d in ("dtd", "imagenet") for f in folders])):
+        sweep = Sweep(protocol, [backbone], datasets, [1], root=str(tmp_path / "data"),
+                      output=str(tmp_path / protocol), opts=opts)
+        planned = {r.out_dir(sweep): r.args for r in expand(sweep)}
+        made = {args[args.index("--output-dir") + 1]: args
+                for args in script_calls(tmp_path, protocol, scripts, opts)}
+        assert sorted(made) == sorted(planned)
+        for folder, args in planned.items():
+            assert made[folder] == args, folder
 
 
 def write_result(sweep, run, accuracy):

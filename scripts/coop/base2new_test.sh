@@ -1,11 +1,4 @@
 #!/bin/bash
-# CoOp evaluated on the new classes from its base-class checkpoint.
-#   DATA=/path/to/datasets bash scripts/coop/base2new_test.sh oxford_pets 1
-# No --load-epoch: train.py loads the best-validation checkpoint where the run saved one,
-# else its last saved epoch (the log names the file).
-source "$(dirname "$0")/../base2new_common.sh"
-DIR=$(run_dir test_new CoOp)
-skip_if_done "${DIR}"
-train_py CoOp "${DIR}" \
-    --model-dir "$(run_dir train_base CoOp)" --eval-only \
-    DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES new "${@:3}"
+# CoOp evaluated on the new classes from its base-class run.
+#   DATA=/path/to/datasets bash scripts/coop/base2new_test.sh oxford_pets 1 [yacs options]
+source "$(dirname "$0")/../common.sh" base2new test CoOp "$@"

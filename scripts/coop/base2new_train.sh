@@ -1,8 +1,4 @@
 #!/bin/bash
 # CoOp on the base classes (the backbone FVG-PT builds on), CoOp-repository style.
-#   DATA=/path/to/datasets bash scripts/coop/base2new_train.sh oxford_pets 1
-source "$(dirname "$0")/../base2new_common.sh"
-DIR=$(run_dir train_base CoOp)
-skip_if_done "${DIR}"
-train_py CoOp "${DIR}" DATASET.NUM_SHOTS ${SHOTS} DATASET.SUBSAMPLE_CLASSES base \
-    TEST.FOREGROUND_SHIFT_INDEX ${D_FG} "${@:3}"
+#   DATA=/path/to/datasets bash scripts/coop/base2new_train.sh oxford_pets 1 [yacs options]
+source "$(dirname "$0")/../common.sh" base2new train CoOp "$@"

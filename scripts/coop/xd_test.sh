@@ -1,7 +1,4 @@
 #!/bin/bash
 # The ImageNet-trained CoOp evaluated on another data set (all its classes).
-#   DATA=/path/to/datasets bash scripts/coop/xd_test.sh caltech101 1
-DATASET=${1:?give the target data set (a file name under configs/datasets/)}
-SEED=${2:?give the seed}
-source "$(dirname "$0")/../xd_common.sh"
-xd_test CoOp "${@:3}"
+#   DATA=/path/to/datasets bash scripts/coop/xd_test.sh caltech101 1 [yacs options]
+source "$(dirname "$0")/../common.sh" xd test CoOp "$@"

@@ -1,8 +1,5 @@
 #!/bin/bash
-# The ImageNet-trained FVG-PT on KgCoOp evaluated on another data set: TEST_BRANCH auto picks
-# z_PC there (z_FDC if the data set is imagenet itself). No masks needed.
-#   DATA=/path/to/datasets bash scripts/fvgpt_kgcoop/xd_test.sh caltech101 1
-DATASET=${1:?give the target data set (a file name under configs/datasets/)}
-SEED=${2:?give the seed}
-source "$(dirname "$0")/../xd_common.sh"
-xd_test FVGPT_KgCoOp TRAINER.FVGPT.BACKBONE_DIR "$(source_dir KgCoOp)" "${@:3}"
+# The ImageNet-trained FVG-PT on KgCoOp evaluated on another data set: z_PC on a target
+# (TEST_BRANCH pc), z_FDC on ImageNet itself. No masks needed.
+#   DATA=/path/to/datasets bash scripts/fvgpt_kgcoop/xd_test.sh caltech101 1 [yacs options]
+source "$(dirname "$0")/../common.sh" xd test FVGPT_KgCoOp "$@"

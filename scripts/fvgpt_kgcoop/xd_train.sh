@@ -1,7 +1,5 @@
 #!/bin/bash
 # FVG-PT on the frozen ImageNet KgCoOp run (run scripts/kgcoop/xd_train.sh first); masks as for
-# base-to-new. The head records ImageNet and its classes: evaluation uses z_FDC there, z_PC elsewhere.
-#   DATA=/path/to/datasets bash scripts/fvgpt_kgcoop/xd_train.sh 1
-SEED=${1:?give the seed}
-source "$(dirname "$0")/../xd_common.sh"
-xd_train FVGPT_KgCoOp TRAINER.FVGPT.BACKBONE_DIR "$(source_dir KgCoOp)" "${@:2}"
+# base-to-new. The head records ImageNet and its classes.
+#   DATA=/path/to/datasets bash scripts/fvgpt_kgcoop/xd_train.sh 1 [yacs options]
+source "$(dirname "$0")/../common.sh" xd train FVGPT_KgCoOp "$@"

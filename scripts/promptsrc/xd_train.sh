@@ -1,6 +1,4 @@
 #!/bin/bash
 # PromptSRC on all ImageNet classes, the source of cross-dataset transfer.
-#   DATA=/path/to/datasets bash scripts/promptsrc/xd_train.sh 1
-SEED=${1:?give the seed}
-source "$(dirname "$0")/../xd_common.sh"
-xd_train PromptSRC "${@:2}"
+#   DATA=/path/to/datasets bash scripts/promptsrc/xd_train.sh 1 [yacs options]
+source "$(dirname "$0")/../common.sh" xd train PromptSRC "$@"
