@@ -18,16 +18,15 @@ import os
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "scripts"))
 
-import ablation  # noqa: E402
-import world_benchmark  # noqa: E402
 from fvgpt.replay import folder_bytes, mib  # noqa: E402
 from fvgpt.world.generate import ensure_world  # noqa: E402
+from sweeps import ablation  # noqa: E402
+from sweeps.plan import run_of, world_sweep  # noqa: E402
+from sweeps.watch import Progress, run_watched  # noqa: E402
 
 
 def run_ablation(args, output, variants, replay_cache=None):
@@ -60,15 +59,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
     args.backbones = os.path.join(args.output, "backbones")
-    ablation.select(names=args.variants)  # unknown names stop here
+    try:
+        ablation.select(names=args.variants)  # unknown names stop here
+    except ValueError as e:
+        sys.exit(str(e))
 
     ensure_world(args.root)
     print("[CoOp backbones, untimed]", flush=True)
-    backbone_runs = SimpleNamespace(root=args.root, output=args.backbones, fg_fill=args.fg_fill,
-                                    epochs=world_benchmark.epochs_of(args.opts))
-    progress = world_benchmark.Progress(["CoOp"], args.seeds, splits=("base",))
+    # the backbone runs of scripts/ablation.py's plan (world 0), made here before the timing
+    backbones = world_sweep(args.root, args.backbones, 0, ["CoOp"], args.seeds,
+                            fg_fill=args.fg_fill, opts=args.opts)
+    progress = Progress(["CoOp"], args.seeds, splits=("base",))
     for seed in args.seeds:
-        world_benchmark.train_py(backbone_runs, "CoOp", "base", seed, args.opts, progress)
+        run_watched(backbones, run_of(backbones, "CoOp", "base", seed), progress)
 
     uncached_dir = os.path.join(args.output, "uncached")
     replayed_dir = os.path.join(args.output, "replayed")

@@ -9,9 +9,9 @@ world ships; then CoOp + FVG-PT trained on each source, base-to-new, mean ± std
    (``ROOT/mask``) and the exact masks themselves.
 3. CoOp + FVG-PT (``configs/trainers/FVGPT_CoOp/world.yaml``, as the main job) with
    ``TRAINER.FVGPT.MASK_ROOT`` set to each source, on the main job's CoOp backbone runs
-   (``--backbone-output``, trained there if missing); every run is a train.py call made by
-   scripts/world_benchmark.py, skipped when finished. D_fg (base test) is measured with the
-   source's own masks.
+   (``--backbone-output``, trained there if missing); each source is an ablation variant
+   (sweeps/ablation.py), its runs in ``<output>/<source>/FVGPT_CoOp/<base|new>/seed<S>``,
+   skipped when finished. D_fg (base test) is measured with the source's own masks.
 
 Prints the table and writes ``mask_sources.md`` in ``--output``.
 
@@ -30,12 +30,11 @@ from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "scripts"))
 
-import ablation  # noqa: E402
-import world_benchmark  # noqa: E402
 from fvgpt.results import summarise  # noqa: E402
 from fvgpt.world.generate import DATASET_DIR, SPLIT_FILE, ensure_world  # noqa: E402
+from sweeps import ablation, world  # noqa: E402
+from sweeps.plan import WORLD_DATASET, dataset_config  # noqa: E402
 
 METHODS = {  # make_masks options of each method measured here
     "grabcut": [],
@@ -54,7 +53,7 @@ def make(root, method):
     """Run make_masks for one method; return its wall time in seconds."""
     start = time.time()
     cmd = [sys.executable, "-m", "fvgpt.make_masks", "--root", root, "--dataset-config-file",
-           world_benchmark.DATASET_CONFIG, "--import", "datasets.all", "--method", method,
+           os.path.relpath(dataset_config(WORLD_DATASET), REPO), "--import", "datasets.all", "--method", method,
            "--mask-root", os.path.join(root, f"mask_make_{method}")] + METHODS[method]
     subprocess.run(cmd, cwd=REPO, check=True)
     return time.time() - start
@@ -89,14 +88,13 @@ def quality(root, mask_root, rels):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    world_benchmark.add_run_arguments(parser, "where this script's FVG-PT runs go")
+    world.add_run_arguments(parser, "where this script's FVG-PT runs go")
     parser.add_argument("--backbone-output", default=os.path.join(REPO, "output", "world_benchmark", "world0"),
                         help="where the CoOp backbone runs are (the main job's output)")
     parser.add_argument("--iou-only", action="store_true", help="mask quality only, no training")
     parser.set_defaults(output=os.path.join(REPO, "output", "mask_sources"))
-    args = world_benchmark.resolve_run_arguments(parser.parse_args(argv))
-    args.backbone_output = os.path.abspath(args.backbone_output)
-    args.replay_cache = ""  # each mask source changes the foreground views: nothing to replay
+    args = parser.parse_args(argv)
+    args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
 
     start = time.time()
     ensure_world(args.root, args.world_seed)
@@ -113,8 +111,12 @@ def main(argv=None):
         per_seed = {source: [] for source in sources}
         for seed in args.seeds:  # seed by seed, so that an early stop still compares every source
             for source, mask_root in sources.items():
-                name = source.split(" (")[0].replace(" ", "_")
-                r = ablation.run_variant(args, name, ["TRAINER.FVGPT.MASK_ROOT", mask_root], seed)
+                # each mask source changes the foreground views: no replay cache
+                sweep = ablation.variant_sweep(
+                    args.root, args.output, os.path.abspath(args.backbone_output),
+                    source.split(" (")[0].replace(" ", "_"), ["TRAINER.FVGPT.MASK_ROOT", mask_root],
+                    [seed], world_seed=args.world_seed, fg_fill=args.fg_fill, opts=args.opts)
+                r = ablation.run_variant(sweep, seed)
                 per_seed[source].append({"base": r["base"]["accuracy"], "new": r["new"]["accuracy"],
                                          "d_fg": r["base"]["d_fg"]})
         for row, summary in zip(rows, summarise(per_seed)):

@@ -151,7 +151,7 @@ class Sweep:
             raise ValueError(f"Unknown backbone(s) {unknown}: known are {known_backbones()} "
                              "(fvgpt/backbones/registry.py BACKBONES and the zero-shot baseline)")
         owned = [k for k in self.opts[::2] if k in ("DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES")]
-        if owned:
+        if owned and "{shots}" in PROTOCOLS[self.protocol].layout:
             raise ValueError(f"{owned} are set by the sweep (shots: --shots; classes: the "
                              "protocol), as the run folders are named after them: drop them "
                              "from the options.")
@@ -378,3 +378,17 @@ def _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt, opt
         tests.append(run(protocol.test_stage, dataset, protocol.test_split, protocol.test_classes,
                          ["--eval-only", *load], list(opts) + branch, test_deps))
     return [train] + tests
+
+
+def world_sweep(root, output, world_seed, backbones, seeds, fg_fill="black", opts=(), **options):
+    """One world of the FG-World job (scripts/world_benchmark.py): ``backbones`` (with
+    ``ZeroshotCLIP`` if asked) on FG-World generated with ``world_seed`` in ``root``, 16 shots,
+    runs in ``output``, no replay cache; ``options``: further ``Sweep`` fields (an ablation's)."""
+    return Sweep("world", list(backbones), [WORLD_DATASET], list(seeds), root, output,
+                 opts=["DATASET.WORLD_SEED", str(world_seed), *opts], fg_fill=fg_fill,
+                 **{"replay_cache": "", **options})
+
+
+def run_of(sweep, trainer, split, seed):
+    """The run of ``sweep`` with that trainer, split label and seed."""
+    return next(r for r in expand(sweep) if (r.trainer, r.split, r.seed) == (trainer, split, seed))

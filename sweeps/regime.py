@@ -1,6 +1,6 @@
-"""Is FG-World in the paper's regime? Checks (a)-(d) on the val split, without FVG-PT.
+"""Is an FG-World world in the paper's regime? Checks (a)-(d) on the val split, without FVG-PT.
 
-Zero-shot CLIP and CoOp (trained on the base classes, 16 shots, seeds 1-3, the main job's
+Zero-shot CLIP and CoOp (trained on the base classes, 16 shots, the main job's runs and
 settings) are scored on the val split, full images and foreground views:
 
 (a) CoOp beats zero-shot CLIP on base classes by at least 5 points;
@@ -14,36 +14,29 @@ settings) are scored on the val split, full images and foreground views:
     at least 30 % of images, and r* = 1[CE(fg) < CE(full)] follows mask quality: its rate
     on exact masks exceeds its rate on shifted or empty ones by at least 0.2.
 
-    python scripts/world_regime.py [--root data/world0] [--output output/world_benchmark/world0]
-        [--world-seed 0] [--seeds 1 2 3]
-
-The CoOp runs are the main job's (scripts/world_benchmark.py, which also prints these checks):
-trained there if missing, loaded from their last epoch here. Their own test number is not
-used; the views are scored in this process on the whole val split (10 images per class;
-CoOp's readers keep only 4 per class in their val).
+The CoOp runs are the main job's (``sweeps.plan.world_sweep``): trained if missing, loaded
+from their last epoch. Their own test number is not used; the views are scored in this
+process on the whole val split (10 images per class; CoOp's readers keep only 4 per class
+in their val). CLI: scripts/world_regime.py.
 """
-import argparse
 import contextlib
 import io
 import json
 import os
-import sys
 
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "scripts"))
+import train
+from datasets.splits import read_split, subsample_classes
+from dassl.data.data_manager import build_data_loader
+from dassl.engine import build_trainer
+from fvgpt.losses import kl_divergence
+from fvgpt.masked_data import ForegroundEvalWrapper
+from fvgpt.results import mean_std
+from fvgpt.world.generate import DATASET_DIR, SEGMENTER_FILE, SPLIT_FILE
 
-import train  # noqa: E402
-import world_benchmark  # noqa: E402
-from datasets.splits import read_split, subsample_classes  # noqa: E402
-from dassl.data.data_manager import build_data_loader  # noqa: E402
-from dassl.engine import build_trainer  # noqa: E402
-from fvgpt.losses import kl_divergence  # noqa: E402
-from fvgpt.masked_data import ForegroundEvalWrapper  # noqa: E402
-from fvgpt.results import mean_std  # noqa: E402
-from fvgpt.world.generate import DATASET_DIR, SEGMENTER_FILE, SPLIT_FILE, ensure_world  # noqa: E402
+from .plan import WORLD_DATASET, ZERO_SHOT, config_file, config_name, dataset_config, max_epoch, run_of
+from .watch import REGIME_COST, Progress, run_watched
 
 TAU = 2.0  # D_fg temperature (paper Supp. 0.A; TRAINER.FVGPT.TAU)
 MIN_BASE_GAIN = 5.0
@@ -53,11 +46,17 @@ MIN_R_STAR_GAP = 0.20
 BAD_OUTCOMES = ("shifted", "empty")
 
 
+def world_config(trainer):
+    """The FG-World config file of ``trainer`` (a backbone, FVG-PT on one, or zero-shot CLIP)."""
+    backbone = trainer.removeprefix("FVGPT_")
+    cfg = config_name(backbone, "world", WORLD_DATASET, fvgpt=trainer != backbone)
+    return config_file(backbone, trainer, cfg)
+
+
 def build(method, split, seed, root, opts=()):
     """A Dassl trainer of ``method`` on ``split`` classes (quietly: Dassl prints a lot)."""
-    config = world_benchmark.trainer_config(method)
     argv = ["--root", root, "--seed", str(seed), "--trainer", method,
-            "--dataset-config-file", world_benchmark.DATASET_CONFIG, "--config-file", config,
+            "--dataset-config-file", dataset_config(WORLD_DATASET), "--config-file", world_config(method),
             "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", split, *opts]
     with contextlib.redirect_stdout(io.StringIO()):
         return build_trainer(train.setup_cfg(train.build_parser().parse_args(argv)))
@@ -95,26 +94,28 @@ def view_statistics(full, fg, labels):
             "r_star": r_star}
 
 
-def measure_seed(args, seed, progress):
-    """All numbers of checks (a)-(d) for one seed (trains the main job's CoOp base run if missing)."""
-    coop_dir = world_benchmark.run_dir(args.output, "CoOp", "base", seed)
-    opts = list(getattr(args, "opts", []))
-    world_benchmark.train_py(args, "CoOp", "base", seed, world_benchmark.SHIFT_INDEX + opts,
-                             progress, show_result=False)
-    opts += ["TRAINER.FVGPT.FG_FILL", args.fg_fill]
-    exact, segmenter = os.path.join(args.root, "mask_exact"), os.path.join(args.root, "mask")
-    with open(os.path.join(args.root, DATASET_DIR, SEGMENTER_FILE)) as f:
+def measure_seed(sweep, seed, progress):
+    """All numbers of checks (a)-(d) for one seed of a world's sweep (trains its CoOp base run
+    if missing)."""
+    coop = run_of(sweep, "CoOp", "base", seed)
+    run_watched(sweep, coop, progress, show_result=False)
+    coop_dir = coop.out_dir(sweep)
+    opts = list(sweep.opts) + ["TRAINER.FVGPT.FG_FILL", sweep.fg_fill]
+    epochs = max_epoch(world_config("CoOp"), sweep.opts)
+    root = sweep.root
+    exact, segmenter = os.path.join(root, "mask_exact"), os.path.join(root, "mask")
+    with open(os.path.join(root, DATASET_DIR, SEGMENTER_FILE)) as f:
         outcomes = json.load(f)
-    image_dir = os.path.join(args.root, DATASET_DIR, "images")
-    val = read_split(os.path.join(args.root, DATASET_DIR, SPLIT_FILE), image_dir)[1]
+    image_dir = os.path.join(root, DATASET_DIR, "images")
+    val = read_split(os.path.join(root, DATASET_DIR, SPLIT_FILE), image_dir)[1]
     result = {}
     for split in ("base", "new"):
         (images,) = subsample_classes(val, subsample=split)  # the full val split, not 4 shots
-        for method in ("ZeroshotCLIP", "CoOp"):
-            trainer = build(method, split, seed, args.root, opts)
+        for method in (ZERO_SHOT, "CoOp"):
+            trainer = build(method, split, seed, root, opts)
             if method == "CoOp":
                 with contextlib.redirect_stdout(io.StringIO()):
-                    trainer.load_model(coop_dir, epoch=args.epochs)
+                    trainer.load_model(coop_dir, epoch=epochs)
             stats = view_statistics(*score_views(trainer, images, exact)[:3])
             full, fg, labels, paths = score_views(trainer, images, segmenter)
             r_star = view_statistics(full, fg, labels)["r_star"]
@@ -123,22 +124,22 @@ def measure_seed(args, seed, progress):
                 k: [bool(r) for r, kind in zip(r_star, kinds) if kind == k] for k in set(kinds)}
             stats["outcomes"] = kinds
             result[(method, split)] = stats
-    progress.finish(("regime", args.output, seed), world_benchmark.REGIME_COST)
+    progress.finish(("regime", sweep.output, seed), REGIME_COST)
     return result
 
 
-def check_regime(args, progress=None):
-    """Measure every seed, print and write the regime table; returns the checks."""
-    progress = progress or world_benchmark.Progress(["CoOp"], args.seeds, splits=("base",),
-                                                    regime=True)
-    per_seed = [measure_seed(args, seed, progress) for seed in args.seeds]
+def check_regime(sweep, progress=None):
+    """Measure every seed of a world's sweep, print and write ``regime.md`` in its output;
+    returns the checks."""
+    progress = progress or Progress(["CoOp"], sweep.seeds, splits=("base",), regime=True)
+    per_seed = [measure_seed(sweep, seed, progress) for seed in sweep.seeds]
     numbers, checks = summarise(per_seed)
-    table = to_markdown(numbers, checks, args.seeds)
-    os.makedirs(args.output, exist_ok=True)
-    with open(os.path.join(args.output, "regime.md"), "w") as f:
+    table = to_markdown(numbers, checks, sweep.seeds)
+    os.makedirs(sweep.output, exist_ok=True)
+    with open(os.path.join(sweep.output, "regime.md"), "w") as f:
         f.write(table)
     print(f"\nFG-World regime checks, val split, no FVG-PT:\n\n{table}")
-    print(f"Written to {args.output}/regime.md", flush=True)
+    print(f"Written to {sweep.output}/regime.md", flush=True)
     return checks
 
 
@@ -153,7 +154,7 @@ def summarise(per_seed):
         return sum(hits) / max(1, len(hits))
 
     numbers = {}
-    for method in ("ZeroshotCLIP", "CoOp"):
+    for method in (ZERO_SHOT, "CoOp"):
         for split in ("base", "new"):
             for key in ("acc_full", "acc_fg", "d_fg", "fg_only_right"):
                 numbers[f"{method} {split} {key}"] = mean_std(values(method, split, key))
@@ -209,16 +210,3 @@ def to_markdown(numbers, checks, seeds):
     lines += ["", "| check | holds | measured |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else 'NO'} | {text} |" for name, ok, text in checks]
     return "\n".join(lines) + "\n"
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    world_benchmark.add_run_arguments(parser, "the main job's output folder (its CoOp base runs "
-                                              "are shared)")
-    args = world_benchmark.resolve_run_arguments(parser.parse_args(argv))
-    ensure_world(args.root, args.world_seed)
-    return check_regime(args)
-
-
-if __name__ == "__main__":
-    main()

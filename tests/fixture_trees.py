@@ -136,7 +136,7 @@ def build_tree(name, root, masks=True):
 # The authors' download (HF JREion/Prompt_Tuning_Datasets_with_Foreground): one parent folder
 # per data set, used as --root, with mask/ beside the data set's own folder (JREion/FVG-PT
 # run_tuning.py and docs/DATASETS.md; UPSTREAM_NOTES 2.4-2.5). Same map as the scripts'
-# DATA_LAYOUT=fvgpt (scripts/base2new_common.sh).
+# DATA_LAYOUT=fvgpt (scripts/common.sh).
 AUTHORS_ROOTS = {
     "Caltech101": "caltech-101", "StanfordCars": "stanford_cars", "SUN397": "sun-397",
     "Food101": "food101", "DescribableTextures": "dtd/dtd", "EuroSAT": "eurosat",

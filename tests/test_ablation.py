@@ -4,7 +4,10 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from conftest import REPO_ROOT
+from sweeps.ablation import select, variant_dir
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
 import ablation  # noqa: E402
 
 
@@ -26,7 +29,7 @@ def test_ablation_table_over_variants_then_resume(setting, capsys):
     with open(out / "ablation" / "ablation.md") as f:
         table = f.read()
     assert "| FRG -> r = 0 |" in table and os.path.isfile(out / "ablation" / "ablation.csv")
-    fixed_r_log = ablation.variant_dir(str(out / "ablation"), "FRG -> r = 0")
+    fixed_r_log = variant_dir(str(out / "ablation"), "FRG -> r = 0")
     with open(os.path.join(fixed_r_log, "FVGPT_CoOp", "base", "seed1", "log.txt")) as f:
         log = f.read()
     assert "FIXED_R: 0.0" in log  # the variant's switch reached its run
@@ -39,5 +42,5 @@ def test_ablation_table_over_variants_then_resume(setting, capsys):
 
 
 def test_unknown_variant_is_named():
-    with pytest.raises(SystemExit, match="no such"):
-        ablation.select(names=["no such"])
+    with pytest.raises(ValueError, match="no such"):
+        select(names=["no such"])

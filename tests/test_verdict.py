@@ -2,6 +2,7 @@
 and the README's FG-World block, which must be what the job prints from the committed summary."""
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -10,9 +11,8 @@ from PIL import Image
 from conftest import REPO_ROOT
 from fvgpt.attention_maps import save_grid
 from fvgpt.results import d_fg_plot, held_out_check, paper_claims, summarise_worlds, world_verdict
-
-sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
-import world_benchmark  # noqa: E402
+from sweeps import world
+from sweeps.watch import REGIME_COST, Progress
 
 SUMMARY = os.path.join(REPO_ROOT, "docs", "fg_world", "summary.json")
 README_START, README_END = "<!-- fg-world-report: start -->", "<!-- fg-world-report: end -->"
@@ -57,12 +57,12 @@ def test_claims_count_the_worlds_where_each_holds():
 
 
 def test_eta_counts_each_run_once_and_never_goes_negative():
-    progress = world_benchmark.Progress(["CoOp"], [1], splits=("base",), regime=True)
+    progress = Progress(["CoOp"], [1], splits=("base",), regime=True)
     total = progress.left
     progress.finish("coop-base", 11)
     progress.skip("coop-base", 11)  # the table meets the regime checks' run again
-    progress.finish(("regime", 1), world_benchmark.REGIME_COST)
-    assert progress.left == total - 11 - world_benchmark.REGIME_COST == 0
+    progress.finish(("regime", 1), REGIME_COST)
+    assert progress.left == total - 11 - REGIME_COST == 0
     assert progress.eta().endswith("s left") and not progress.eta().startswith("about -")
 
 
@@ -83,7 +83,17 @@ def test_readme_report_is_what_the_job_prints_from_the_committed_summary():
     with open(os.path.join(REPO_ROOT, "README.md")) as f:
         readme = f.read()
     block = readme.split(README_START)[1].split(README_END)[0]
-    assert block.strip() == world_benchmark.report(summary).strip()
+    assert block.strip() == world.report(summary).strip()
+
+
+def test_the_job_prints_the_readme_block_from_the_committed_summary(tmp_path):
+    """scripts/world_benchmark.py, the command itself, from the summary (no training)."""
+    done = subprocess.run([sys.executable, "scripts/world_benchmark.py", "--from-summary", SUMMARY,
+                           "--output", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        block = f.read().split(README_START)[1].split(README_END)[0]
+    assert block.strip() in done.stdout
 
 
 def test_a_held_out_world_is_checked_against_the_verdicts_stated_spread():

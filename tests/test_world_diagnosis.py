@@ -4,6 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import world_diagnosis  # noqa: E402
+from sweeps.diagnosis import COLUMNS  # noqa: E402
 
 
 def test_diagnosis_scores_held_out_training_images_and_test(world_root, small_clip, tmp_path):
@@ -12,7 +13,7 @@ def test_diagnosis_scores_held_out_training_images_and_test(world_root, small_cl
                                  "--backbones", "CoOp", "--opts", "DATASET.NUM_SHOTS", "2",
                                  "OPTIM.MAX_EPOCH", "1", "MODEL.BACKBONE.NAME", small_clip])
     (row,) = rows["CoOp"]
-    assert set(row) == {key for key, _ in world_diagnosis.COLUMNS}
+    assert set(row) == {key for key, _ in COLUMNS}
     assert all(0 <= v <= 100 for v in row.values())
     with open(out / "diagnosis.md") as f:
         assert "| CoOp |" in f.read()

@@ -1,10 +1,14 @@
-"""The regime checks (a)-(d) of scripts/world_regime.py, on hand-made per-image measurements."""
+"""The regime checks (a)-(d) of sweeps/regime.py, on hand-made per-image measurements, and
+scripts/world_regime.py end to end."""
 import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from conftest import REPO_ROOT
+from sweeps import regime
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
 import world_regime  # noqa: E402
 
 
@@ -28,11 +32,11 @@ def seed(coop_base=80.0, coop_new=70.0, coop_fg=85.0, coop_d=0.1, r_bad=0.1):
 
 
 def holds(per_seed):
-    return [ok for _, ok, _ in world_regime.summarise(per_seed)[1]]
+    return [ok for _, ok, _ in regime.summarise(per_seed)[1]]
 
 
 def test_all_four_hold_in_the_papers_regime():
-    numbers, checks = world_regime.summarise([seed(), seed(coop_base=82.0)])
+    numbers, checks = regime.summarise([seed(), seed(coop_base=82.0)])
     assert [ok for _, ok, _ in checks] == [True] * 4
     assert numbers["CoOp base acc_full"] == (81.0, 1.0)
     assert "+11.00 points" in checks[0][2]
