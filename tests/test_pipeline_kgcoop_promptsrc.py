@@ -60,7 +60,7 @@ def test_cross_dataset_scripts_use_fdc_on_the_source_and_pc_on_a_target(small_cl
     data = str(tmp_path / "data")
     build_tree("ImageNet", data)
     build_tree("OxfordPets", data)
-    env = dict(os.environ, DATA=data, OUTPUT=str(tmp_path / "xd"), EPOCH="1")
+    env = dict(os.environ, DATA=data, OUTPUT=str(tmp_path / "xd"))
     opts = ["MODEL.BACKBONE.NAME", small_clip, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
             "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "TEST.NO_TEST", "True",
             "TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE", "True"]  # NO_TEST runs write no result.json
@@ -74,8 +74,10 @@ def test_cross_dataset_scripts_use_fdc_on_the_source_and_pc_on_a_target(small_cl
         logs[args[0]] = done.stdout
     assert "Test-time branch: fdc (head trained on ImageNet" in logs["imagenet"]
     assert "Test-time branch: pc (head trained on ImageNet" in logs["oxford_pets"]
-    target = tmp_path / "xd" / "evaluation" / "FVGPT_KgCoOp" / "vit_b16_xd_16shots" / "oxford_pets"
+    # the planner's layout (sweeps/plan.py), which python -m sweeps.tables reads
+    target = tmp_path / "xd" / "test" / "oxford_pets" / "shots_16" / "FVGPT_KgCoOp" / "vit_b16_xd"
     assert "* accuracy" in (target / "seed1" / "log.txt").read_text()
+    assert (target / "seed1" / "result.json").is_file()
 
 
 def test_auto_branch_follows_the_recorded_training_classes():

@@ -13,7 +13,7 @@ from fvgpt.backbones.registry import BACKBONES
 from fvgpt.results import read_run
 from fvgpt.world.generate import ensure_world
 from local_slurm import ClusterUnavailable, LocalSlurm
-from sweeps.plan import Sweep, expand
+from sweeps.plan import Sweep, expand, world_sweep
 from sweeps.run import main as run_main
 from sweeps.tables import main as tables_main
 
@@ -108,6 +108,34 @@ def test_a_new_backbone_joins_by_registering_its_record(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="--shots"):
         Sweep("base2new", ["CoOp"], ["fg_world"], [1], root="/data", output=str(tmp_path),
               opts=["DATASET.NUM_SHOTS", "4"])
+
+
+def test_world_plan_keeps_the_main_jobs_folders(tmp_path):
+    """scripts/world_benchmark.py's runs of one world: <trainer>/<base|new>/seed<S>."""
+    sweep = world_sweep("/data/world0", str(tmp_path), 0, ["ZeroshotCLIP", "CoOp"], [1])
+    runs = expand(sweep)
+    assert [r.name for r in runs] == [f"{t}/{s}/seed1" for t in ("ZeroshotCLIP", "CoOp", "FVGPT_CoOp")
+                                      for s in ("base", "new")]
+    assert runs[-1].args == [
+        "--root", "/data/world0", "--seed", "1", "--trainer", "FVGPT_CoOp",
+        "--dataset-config-file", os.path.join(REPO_ROOT, "configs/datasets/fg_world.yaml"),
+        "--config-file", os.path.join(REPO_ROOT, "configs/trainers/FVGPT_CoOp/world.yaml"),
+        "--output-dir", str(tmp_path / "FVGPT_CoOp/new/seed1"),
+        "--eval-only", "--model-dir", str(tmp_path / "FVGPT_CoOp/base/seed1"), "--load-epoch", "10",
+        "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "new", "TRAINER.FVGPT.FG_FILL", "black",
+        "TRAINER.FVGPT.BACKBONE_DIR", str(tmp_path / "CoOp/base/seed1"), "DATASET.WORLD_SEED", "0"]
+    assert "TRAINER.FVGPT.REPLAY_CACHE" not in runs[-2].args  # the main job replays nothing
+
+
+def test_an_ablation_variant_builds_on_the_main_jobs_backbone_runs(tmp_path):
+    variant = world_sweep("/data/world0", str(tmp_path / "no_L_dist"), 0, ["CoOp"], [1],
+                          backbone_output=str(tmp_path / "main"), fvgpt_opts=["TRAINER.FVGPT.TAU", "4.0"])
+    coop, coop_new, fvgpt, fvgpt_new = expand(variant)
+    assert coop.out_dir(variant) == str(tmp_path / "main/CoOp/base/seed1")
+    assert fvgpt.out_dir(variant) == str(tmp_path / "no_L_dist/FVGPT_CoOp/base/seed1")
+    assert " ".join(["TRAINER.FVGPT.BACKBONE_DIR", coop.out_dir(variant)]) in " ".join(fvgpt.args)
+    assert all("TRAINER.FVGPT.TAU 4.0" in " ".join(r.args) for r in (fvgpt, fvgpt_new))
+    assert "TRAINER.FVGPT.TAU" not in " ".join(coop.args + coop_new.args)
 
 
 # A stand-in for python on PATH: records the arguments of each train.py call, runs nothing.
