@@ -1,4 +1,4 @@
-"""Tabulate a base-to-new sweep (scripts/base2new_sweep.sh): base / new / HM / D_fg per data set.
+"""Tabulate a base-to-new sweep (scripts/<trainer>/base2new_*.sh, sweeps.run): base / new / HM / D_fg.
 
     python scripts/parse_results.py output/base2new [--markdown results.md] [--csv results.csv]
 
