@@ -191,6 +191,18 @@ def test_the_scripts_make_the_runs_of_sweeps_run(backbone, tmp_path):
             assert made[folder] == args, folder
 
 
+def test_tables_read_the_runs_of_the_xd_scripts(tmp_path, capsys):
+    """Folders made by scripts/{coop,fvgpt_coop}/xd_*.sh, no sweep.json: the sweep is inferred."""
+    scripts = [(f"{f}/xd_train.sh", ["1"]) for f in ("coop", "fvgpt_coop")] + [
+        (f"{f}/xd_test.sh", ["dtd", "1"]) for f in ("coop", "fvgpt_coop")]
+    for args in script_calls(tmp_path, "xd", scripts, []):
+        folder = args[args.index("--output-dir") + 1]
+        os.makedirs(folder)
+        (tmp_path / folder / "result.json").write_text(json.dumps({"accuracy": 60.0, "d_fg": None}))
+    table = ok(capsys, tables_main, tmp_path / "xd")
+    assert "| CoOp + FVG-PT | 60.00 ± 0.00 | 60.00 ± 0.00 | 60.00 |" in table
+
+
 def write_result(sweep, run, accuracy):
     os.makedirs(run.out_dir(sweep), exist_ok=True)
     with open(os.path.join(run.out_dir(sweep), "result.json"), "w") as f:
