@@ -44,9 +44,11 @@ class Progress:
             self.left -= cost
 
     def eta(self, in_run=0.0):
-        done = self.done + in_run
-        if done <= 0:
+        """Time left at the pace so far; "estimating" until a first run has finished (before,
+        the pace would be mostly the start-up of one process)."""
+        if self.done <= 0:
             return "estimating"
+        done = self.done + in_run
         left = max(0.0, (time.time() - self.start) / done * (self.left - in_run))
         return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
 

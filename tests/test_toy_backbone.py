@@ -58,23 +58,35 @@ def test_the_registry_lists_the_fifth_backbone_and_its_fvgpt_trainer(toy_repo):
     assert out.split("\n")[:2] == ["['CoOp', 'KgCoOp', 'PromptSRC', 'MMRL', 'ResidualText']", "True"]
 
 
-def test_train_py_trains_the_toy_and_fvgpt_on_it(toy_repo, world_root, small_clip, tmp_path):
-    """Backbone run, then FVG-PT on it, then FVG-PT evaluated on the new classes."""
-    common = ["--root", str(world_root), "--seed", "1", "--dataset-config-file",
-              "configs/datasets/fg_world.yaml"]
-    small = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1", "MODEL.BACKBONE.NAME", small_clip]
-    backbone, head = tmp_path / "residual_text", tmp_path / "fvgpt"
-    run(toy_repo, "train.py", *common, "--trainer", "ResidualText", "--config-file",
-        "configs/trainers/ResidualText/world.yaml", "--output-dir", str(backbone), *small,
-        "DATASET.SUBSAMPLE_CLASSES", "base")
-    out = run(toy_repo, "train.py", *common, "--trainer", "FVGPT_ResidualText", "--config-file",
-              "configs/trainers/FVGPT_ResidualText/world.yaml", "--output-dir", str(head), *small,
-              "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", str(backbone))
-    assert "Frozen backbone loaded from" in out and (head / "result.json").is_file()
-    out = run(toy_repo, "train.py", *common, "--trainer", "FVGPT_ResidualText", "--config-file",
-              "configs/trainers/FVGPT_ResidualText/world.yaml", "--output-dir", str(tmp_path / "new"),
-              "--eval-only", "--model-dir", str(head), *small, "DATASET.SUBSAMPLE_CLASSES", "new")
-    assert "Test-time branch: pc" in out and "* accuracy" in out
+def test_sweeps_run_trains_the_toy_then_fvgpt_on_it_and_tests_both_on_new_classes(toy_repo, world_root,
+                                                                                   small_clip, tmp_path):
+    """``python -m sweeps.run base2new --backbones ResidualText`` on FG-World: the record's
+    config per protocol is the only thing the planner needs."""
+    out = run(toy_repo, "-m", "sweeps.run", "base2new", "--root", str(world_root), "--output",
+              str(tmp_path / "sweep"), "--backbones", "ResidualText", "--datasets", "fg_world",
+              "--seeds", "1", "--shots", "1", "--replay-cache", "",
+              "--opts", "OPTIM.MAX_EPOCH", "1", "MODEL.BACKBONE.NAME", small_clip)
+    for stage, trainer in [("train_base", "ResidualText"), ("test_new", "ResidualText"),
+                           ("train_base", "FVGPT_ResidualText"), ("test_new", "FVGPT_ResidualText")]:
+        folder = tmp_path / "sweep" / stage / "fg_world" / "shots_1" / trainer / "world" / "seed1"
+        assert (folder / "result.json").is_file(), out[-2000:]
+
+
+def test_the_fg_world_job_plans_and_runs_the_toy(toy_repo, world_root, small_clip, tmp_path):
+    """The main job's world plan with ResidualText: its base and new runs, alone and with
+    FVG-PT, each finished with a result (accuracy and D_fg on base)."""
+    script = (
+        "import sys; from sweeps.plan import expand, world_sweep; "
+        "from sweeps.watch import Progress, run_watched; "
+        f"sweep = world_sweep({str(world_root)!r}, {str(tmp_path / 'world')!r}, 0, ['ResidualText'], [1], "
+        f"opts=['OPTIM.MAX_EPOCH', '1', 'MODEL.BACKBONE.NAME', {small_clip!r}], shots=1); "
+        "progress = Progress(['ResidualText', 'FVGPT_ResidualText'], [1]); "
+        "[print(r.trainer, r.split, run_watched(sweep, r, progress)['d_fg'] is not None) "
+        "for r in expand(sweep)]")
+    out = run(toy_repo, "-c", script)
+    assert [line.split()[-3:] for line in out.splitlines() if line.endswith(("True", "False"))] == [
+        ["ResidualText", "base", "True"], ["ResidualText", "new", "False"],
+        ["FVGPT_ResidualText", "base", "True"], ["FVGPT_ResidualText", "new", "False"]]
 
 
 def test_the_efficiency_benchmark_times_the_toy_and_fvgpt_on_it(toy_repo):

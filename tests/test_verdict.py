@@ -66,6 +66,15 @@ def test_eta_counts_each_run_once_and_never_goes_negative():
     assert progress.eta().endswith("s left") and not progress.eta().startswith("about -")
 
 
+def test_eta_waits_for_a_first_finished_run():
+    """Part of a first run is mostly process start-up: no estimate from it (it once said 578 min
+    for a 12-min job)."""
+    progress = Progress(["CoOp"], [1, 2, 3])
+    assert progress.eta(in_run=0.3) == "estimating"
+    progress.finish("coop-base-1", 11)
+    assert progress.eta(in_run=0.3).startswith("about ")
+
+
 def test_d_fg_plot_and_attention_grid_are_labelled_pngs(tmp_path):
     rows = summarise_worlds(two_worlds([60, 64], [70, 70]))
     d_fg_plot(rows, tmp_path / "d_fg.png", "title", spread="std across worlds")
