@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -28,12 +29,12 @@ def small_clip(tmp_path_factory):
     return str(path)
 
 
-@pytest.fixture
-def real_dassl_env():
+def real_dassl_environment():
     """Environment for a subprocess that uses the real Dassl found under ``$DASSL_PATH``.
 
-    Skips the test when ``DASSL_PATH`` is unset or ``dassl`` does not import from it, and
-    fails instead when ``FVGPT_REQUIRE_REAL_DASSL=1`` (as in CI, ``.ci/run``).
+    Skips the calling test when ``DASSL_PATH`` is unset or ``dassl`` does not import from it,
+    and fails it instead when ``FVGPT_REQUIRE_REAL_DASSL=1`` (as in CI, ``.ci/run``). A plain
+    function, so that a module-scoped fixture can call it (``real_dassl_env`` is the fixture).
     """
     not_available = pytest.fail if os.environ.get("FVGPT_REQUIRE_REAL_DASSL") == "1" else pytest.skip
     dassl_path = os.environ.get("DASSL_PATH")
@@ -50,6 +51,30 @@ def real_dassl_env():
     if probe.returncode != 0:
         not_available(f"real Dassl is not importable from {dassl_path}: {probe.stderr.strip()[-300:]}")
     return env
+
+
+@pytest.fixture
+def real_dassl_env():
+    """``real_dassl_environment()`` as a fixture."""
+    return real_dassl_environment()
+
+
+# A train.py run is mostly one core importing torch, Dassl and CLIP while pytest waits: on
+# CI's two cores, two independent runs side by side take little longer than one.
+SIDE_BY_SIDE = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1))
+
+
+def side_by_side(calls):
+    """Call each of ``calls`` (a dict: name -> function of no arguments, each running its own
+    train.py processes in its own folders), ``SIDE_BY_SIDE`` at a time.
+
+    Returns name -> ``Future``: a test calls ``.result()``, which gives the function's value
+    or raises what it raised (a failed run's assertion, or a skip), in that test only.
+    """
+    with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE) as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+    return futures
 
 
 @pytest.fixture(scope="session")
