@@ -61,8 +61,9 @@ def real_dassl_env():
 
 # A train.py run is mostly one core importing torch, Dassl and CLIP while pytest waits: on
 # CI's two cores, two independent runs side by side take little longer than one.
-SIDE_BY_SIDE = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else os.cpu_count() or 1))
+# FVGPT_TEST_SIDE_BY_SIDE=1 runs them one after the other (on a machine busy with other work).
+SIDE_BY_SIDE = int(os.environ.get("FVGPT_TEST_SIDE_BY_SIDE", 0)) or max(1, min(2, len(
+    os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def side_by_side(calls):
@@ -84,6 +85,15 @@ def world_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     ensure_world(str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def main_job_output(tmp_path_factory):
+    """An --output folder for the main job's runs (scripts/world_benchmark.py's layout) on the
+    session's FG-World, shared by the scripts that train those runs when missing
+    (tests/test_world_regime.py, tests/test_world_diagnosis.py, both with the same tiny
+    settings): the first to run trains them, the next finds them done."""
+    return tmp_path_factory.mktemp("main_job")
 
 
 def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=None, flags=(),
