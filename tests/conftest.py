@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -28,12 +29,12 @@ def small_clip(tmp_path_factory):
     return str(path)
 
 
-@pytest.fixture
-def real_dassl_env():
+def real_dassl_environment():
     """Environment for a subprocess that uses the real Dassl found under ``$DASSL_PATH``.
 
-    Skips the test when ``DASSL_PATH`` is unset or ``dassl`` does not import from it, and
-    fails instead when ``FVGPT_REQUIRE_REAL_DASSL=1`` (as in CI, ``.ci/run``).
+    Skips the calling test when ``DASSL_PATH`` is unset or ``dassl`` does not import from it,
+    and fails it instead when ``FVGPT_REQUIRE_REAL_DASSL=1`` (as in CI, ``.ci/run``). A plain
+    function, so that a module-scoped fixture can call it (``real_dassl_env`` is the fixture).
     """
     not_available = pytest.fail if os.environ.get("FVGPT_REQUIRE_REAL_DASSL") == "1" else pytest.skip
     dassl_path = os.environ.get("DASSL_PATH")
@@ -52,6 +53,31 @@ def real_dassl_env():
     return env
 
 
+@pytest.fixture
+def real_dassl_env():
+    """``real_dassl_environment()`` as a fixture."""
+    return real_dassl_environment()
+
+
+# A train.py run is mostly one core importing torch, Dassl and CLIP while pytest waits: on
+# CI's two cores, two independent runs side by side take little longer than one.
+# FVGPT_TEST_SIDE_BY_SIDE=1 runs them one after the other (on a machine busy with other work).
+SIDE_BY_SIDE = int(os.environ.get("FVGPT_TEST_SIDE_BY_SIDE", 0)) or max(1, min(2, len(
+    os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def side_by_side(calls):
+    """Call each of ``calls`` (a dict: name -> function of no arguments, each running its own
+    train.py processes in its own folders), ``SIDE_BY_SIDE`` at a time.
+
+    Returns name -> ``Future``: a test calls ``.result()``, which gives the function's value
+    or raises what it raised (a failed run's assertion, or a skip), in that test only.
+    """
+    with ThreadPoolExecutor(max_workers=SIDE_BY_SIDE) as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+    return futures
+
+
 @pytest.fixture(scope="session")
 def world_root(tmp_path_factory):
     """FG-World generated once per test session (treat it as read-only; copy it to damage it)."""
@@ -59,6 +85,15 @@ def world_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     ensure_world(str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def main_job_output(tmp_path_factory):
+    """An --output folder for the main job's runs (scripts/world_benchmark.py's layout) on the
+    session's FG-World, shared by the scripts that train those runs when missing
+    (tests/test_world_regime.py, tests/test_world_diagnosis.py, both with the same tiny
+    settings): the first to run trains them, the next finds them done."""
+    return tmp_path_factory.mktemp("main_job")
 
 
 def train_py_command(root, out, trainer, *opts, small_clip, seed=1, eval_only=None, flags=(),

@@ -70,14 +70,34 @@ def zero_shot(root, out, small_clip, *opts, flags=()):
                                       flags=["--eval-only", *flags]))
 
 
-def test_rerun_with_other_settings_is_refused_then_start_over_keeps_the_old_run(
-        world_root, small_clip, tmp_path):
-    out = tmp_path / "run"
+def write_lock(folder, pid):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run.lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
+                                                 "token": "another process"}))
+
+
+@pytest.fixture(scope="module")
+def finished_run(world_root, small_clip, tmp_path_factory):
+    """A zero-shot run finished in a folder that a killed process had locked (its lock names a
+    pid that is gone): the folder, the exit status, the log and the folder's files at the end.
+    ``test_rerun_...`` goes on in that folder; ``test_a_left_over_lock_...`` reads the rest."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid now names no process
+    write_lock(out, gone.pid)
     code, log = zero_shot(world_root, out, small_clip)
+    return out, code, log, sorted(os.listdir(out))
+
+
+def test_rerun_with_other_settings_is_refused_then_start_over_keeps_the_old_run(
+        world_root, small_clip, finished_run):
+    """A finished run's command again: finished, nothing runs; with another setting: refused;
+    with --start-over: the old folder is moved aside, whole, and the run starts over."""
+    out, code, log, _ = finished_run
     assert code == 0 and (out / "result.json").is_file(), log[-3000:]
     accuracy = json.loads((out / "result.json").read_text())["accuracy"]
 
-    with nothing_changes(tmp_path):
+    with nothing_changes(out.parent):
         code, log = zero_shot(world_root, out, small_clip)  # same settings: finished
         assert code == 0 and f"{out} is finished (result.json): accuracy {accuracy:.2f}%" in log
         code, log = zero_shot(world_root, out, small_clip, "DATALOADER.TEST.BATCH_SIZE", "7")
@@ -87,7 +107,7 @@ def test_rerun_with_other_settings_is_refused_then_start_over_keeps_the_old_run(
     old = checksums(out)
     code, log = zero_shot(world_root, out, small_clip, "DATALOADER.TEST.BATCH_SIZE", "7",
                           flags=["--start-over"])
-    (moved,) = [p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]
+    (moved,) = [p for p in out.parent.iterdir() if p.name.startswith("run.replaced-")]
     assert code == 0 and str(moved) in log
     assert checksums(moved) == {p.replace(str(out), str(moved)): s for p, s in old.items()}
 
@@ -227,14 +247,9 @@ def fvgpt_on(backbone, root, out, small_clip, *opts, **kwargs):
                                       small_clip=small_clip, **kwargs))
 
 
-def write_lock(folder, pid):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "run.lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
-                                                 "token": "another process"}))
-
-
-def test_a_folder_in_use_by_a_live_process_is_refused_and_a_left_over_lock_taken_over(
-        world_root, small_clip, tmp_path):
+def test_a_folder_in_use_by_a_live_process_is_refused(world_root, small_clip, tmp_path):
+    """A second run, and a --start-over, in a folder whose lock names a live process (this
+    test's own) stop, naming the process, and change nothing."""
     out = tmp_path / "run"
     write_lock(out, os.getpid())  # this test's own process: alive, on this host
     (out / "log.txt").write_text("the other process's log")
@@ -244,12 +259,13 @@ def test_a_folder_in_use_by_a_live_process_is_refused_and_a_left_over_lock_taken
         assert code == 1 and f"{out} is in use by process {os.getpid()} on host" in log, log[-2000:]
         assert "Nothing was changed" in log and sorted(os.listdir(tmp_path)) == ["run"]
 
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # its pid now names no process
-    write_lock(out, gone.pid)
-    code, log = zero_shot(world_root, out, small_clip)
+
+def test_a_left_over_lock_is_taken_over_and_released_at_exit(finished_run):
+    """A lock whose process is gone (``finished_run``'s): the run takes it over, finishes and
+    leaves no lock."""
+    _, code, log, files = finished_run
     assert code == 0 and "Taking over" in log, log[-2000:]
-    assert not (out / "run.lock").exists()  # released at exit
+    assert "run.lock" not in files and "result.json" in files  # released at exit
 
 
 def test_a_run_whose_folder_was_moved_aside_writes_nothing_more(tmp_path):

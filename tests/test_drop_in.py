@@ -5,6 +5,7 @@ The repository is written to a temporary folder: its own ``train.py`` with its o
 data set reader. The README's two lines go in, then the recipe runs as the README says:
 train the CoOp backbone, train FVG-PT on it, evaluate FVG-PT on new classes.
 """
+import functools
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from PIL import Image
 from yacs.config import CfgNode as CN
 
 import fvgpt
+from conftest import real_dassl_environment, side_by_side
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPORT_LINE = "import fvgpt"
@@ -292,36 +294,77 @@ def fvgpt_only(tmp_path_factory):
     return str(folder)
 
 
-def engine_env(engine, request, fvgpt_only, dassl_path=None):
+ENGINES = ("builtin", "real")
+
+
+def engine_env(engine, fvgpt_only, dassl_path=None):
     """Subprocess environment: the built-in engine, or the real Dassl (``dassl_path``, default
-    $DASSL_PATH) beside fvgpt."""
+    $DASSL_PATH) beside fvgpt (skips or fails the test as ``real_dassl_env`` does)."""
     if engine == "builtin":
         return dict(os.environ, FVGPT_DASSL="builtin")
-    env = dict(request.getfixturevalue("real_dassl_env"))
+    env = real_dassl_environment()
     env["PYTHONPATH"] = os.pathsep.join([fvgpt_only, dassl_path or os.environ["DASSL_PATH"]])
     return env
 
 
-@pytest.mark.parametrize("engine", ["builtin", "real"])
-def test_the_readme_drop_in_in_a_coop_style_repository(engine, small_clip, tmp_path, request, fvgpt_only):
-    """Under the real Dassl ``import fvgpt`` comes last, after the user's own trainers."""
-    env = engine_env(engine, request, fvgpt_only)
-    repo, data, out = tmp_path / "repo", tmp_path / "data", tmp_path / "output"
+def under_both_engines(recipe, tmp_path_factory, name, *args):
+    """``recipe(engine, folder, *args)`` for each engine, the two side by side (conftest's
+    ``side_by_side``), each in a folder of its own: engine -> Future of what it returns."""
+    return side_by_side({engine: functools.partial(recipe, engine, tmp_path_factory.mktemp(
+        f"{name}_{engine}"), *args) for engine in ENGINES})
+
+
+class Recipe:
+    """What a user ran in a repository: its folders and environment, and the logs by step."""
+
+    def __init__(self, repo, data, out, env, common, fvgpt_run, opts):
+        self.repo, self.data, self.out, self.env = repo, data, out, env
+        self.common, self.fvgpt_run, self.opts = common, fvgpt_run, opts
+        self.logs = {}
+
+
+def coop_style_recipe(engine, folder, small_clip, fvgpt_only):
+    """The README's recipe in the user's CoOp-style repository: CoOp on the base classes and
+    its own --eval-only on the new ones, FVG-PT on that CoOp, FVG-PT on the new classes.
+    Under the real Dassl ``import fvgpt`` comes last, after the user's own trainers."""
+    env = engine_env(engine, fvgpt_only)
+    repo, data, out = folder / "repo", folder / "data", folder / "output"
     write_user_repo(repo, import_fvgpt_first=engine == "builtin")
     write_toy_data(data)
     common = ["--root", data, "--seed", 1, "--dataset-config-file", "configs/datasets/toy.yaml"]
     coop = common + ["--trainer", "CoOp", "--config-file", "configs/trainers/CoOp/fast.yaml"]
     fvgpt_run = common + ["--trainer", "FVGPT_CoOp", "--config-file", FVGPT_CONFIG]
     opts = FAST + ["MODEL.BACKBONE.NAME", small_clip]
+    done = Recipe(repo, data, out, env, common, fvgpt_run, opts)
 
     run(repo, env, *coop, "--output-dir", out / "coop", *opts, "DATASET.SUBSAMPLE_CLASSES", "base")
-    new_coop = run(repo, env, *coop, "--output-dir", out / "coop_new", "--eval-only", "--model-dir",
-                   out / "coop", "--load-epoch", 1, *opts, "DATASET.SUBSAMPLE_CLASSES", "new")
-    assert "* accuracy" in new_coop  # the user's own --eval-only, whatever the import order
+    done.logs["coop_new"] = run(repo, env, *coop, "--output-dir", out / "coop_new", "--eval-only",
+                                "--model-dir", out / "coop", "--load-epoch", 1, *opts,
+                                "DATASET.SUBSAMPLE_CLASSES", "new")
+    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *opts,
+                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR",
+                             out / "coop", "TEST.FOREGROUND_SHIFT_INDEX", "True")
+    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
+                                 "--eval-only", "--model-dir", out / "fvgpt", *opts,
+                                 "DATASET.SUBSAMPLE_CLASSES", "new")
+    return done
 
-    log = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *opts,
-              "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "coop",
-              "TEST.FOREGROUND_SHIFT_INDEX", "True")
+
+@pytest.fixture(scope="module")
+def coop_style(small_clip, tmp_path_factory, fvgpt_only):
+    """The CoOp-style repository's recipe under each engine (engine -> Future of its Recipe)."""
+    return under_both_engines(coop_style_recipe, tmp_path_factory, "coop_style", small_clip, fvgpt_only)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_readme_drop_in_in_a_coop_style_repository(engine, coop_style):
+    """The user's own CoOp evaluates with fvgpt imported, whatever the import order; FVG-PT
+    reads N_CTX from the backbone's checkpoint, checks the masks, measures D_fg, records the
+    backbone it is built on, and evaluates on the new classes from the last saved epoch."""
+    done = coop_style[engine].result()
+    out, log, new = done.out, done.logs["fvgpt"], done.logs["fvgpt_new"]
+    assert "* accuracy" in done.logs["coop_new"]  # the user's own --eval-only
+
     assert f"Dassl engine: {engine} (" in log
     assert "TRAINER.COOP.N_CTX = 4, read from the backbone run" in log  # from the checkpoint's shape
     assert "Training masks checked: 4 ok (4 resized to their image)" in log
@@ -331,24 +374,26 @@ def test_the_readme_drop_in_in_a_coop_style_repository(engine, small_clip, tmp_p
     assert meta["dir"] == str(out / "coop") and meta["epoch"] == 1 and meta["trainer"] == "CoOp"
     assert meta["dataset"] == "Toy" and meta["classnames"] == CLASSES[:2]
 
-    new = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new", "--eval-only", "--model-dir",
-              out / "fvgpt", *opts, "DATASET.SUBSAMPLE_CLASSES", "new")
     assert "(no epoch given: the last saved epoch, 1)" in new
     assert f"Backbone from the checkpoint's record: {out / 'coop'} (epoch 1)" in new
     assert "Test-time branch: pc" in new and 0 <= accuracy(new) <= 100
 
-    if engine == "builtin":  # evaluating on another backbone is refused, naming both
-        shutil.copytree(out / "coop", out / "other_coop")
-        checkpoint = out / "other_coop" / "prompt_learner" / "model.pth.tar-1"
-        saved = torch.load(checkpoint, weights_only=False)
-        saved["state_dict"]["ctx"] += 1.0
-        torch.save(saved, checkpoint)
-        code, refused = run(repo, env, *fvgpt_run, "--output-dir", out / "refused", "--eval-only",
-                            "--model-dir", out / "fvgpt", "--load-epoch", 1, *opts,
-                            "DATASET.SUBSAMPLE_CLASSES", "new",
-                            "TRAINER.FVGPT.BACKBONE_DIR", out / "other_coop", check=False)
-        assert code != 0 and "another backbone" in refused
-        assert str(out / "coop" / "prompt_learner") in refused and str(checkpoint) in refused
+
+def test_evaluating_fvgpt_on_another_backbone_is_refused(coop_style, tmp_path):
+    """The CoOp-style recipe's FVG-PT head evaluated on a retrained CoOp (other context
+    vectors, built-in engine) stops, naming both backbones' checkpoints."""
+    done = coop_style["builtin"].result()
+    shutil.copytree(done.out / "coop", tmp_path / "other_coop")
+    checkpoint = tmp_path / "other_coop" / "prompt_learner" / "model.pth.tar-1"
+    saved = torch.load(checkpoint, weights_only=False)
+    saved["state_dict"]["ctx"] += 1.0
+    torch.save(saved, checkpoint)
+    code, refused = run(done.repo, done.env, *done.fvgpt_run, "--output-dir", tmp_path / "refused",
+                        "--eval-only", "--model-dir", done.out / "fvgpt", "--load-epoch", 1,
+                        *done.opts, "DATASET.SUBSAMPLE_CLASSES", "new",
+                        "TRAINER.FVGPT.BACKBONE_DIR", tmp_path / "other_coop", check=False)
+    assert code != 0 and "another backbone" in refused
+    assert str(done.out / "coop" / "prompt_learner") in refused and str(checkpoint) in refused
 
 
 def test_add_config_adds_only_what_is_missing():
@@ -565,18 +610,15 @@ def write_family_repo(path, family, import_fvgpt_first):
         vendored_clip(os.path.join(path, "clip"))
 
 
-@pytest.mark.parametrize("engine", ["builtin", "real"])
-@pytest.mark.parametrize("family", [KGCOOP, PROMPTSRC], ids=["KgCoOp", "PromptSRC"])
-def test_the_drop_in_in_an_upstream_style_repository(family, engine, small_clip, tmp_path, request,
-                                                     fvgpt_only):
-    """The repository's own trainer trains and evaluates, FVG-PT trains on it and evaluates on
-    the new classes, with what broke in the real repository: KgCoOp's bool CTX_INIT (given as
-    upstream's own value) and its Dassl fork; PromptSRC's own clip/ first on sys.path."""
+def family_recipe(family, engine, folder, small_clip, fvgpt_only):
+    """The recipe in a ``family``-style repository: its own trainer on the base classes and its
+    own --eval-only on the new ones, FVG-PT on it (KgCoOp's CTX_INIT given as upstream's own
+    bool), FVG-PT on the new classes. Real Dassl for KgCoOp: its fork (``dassl_fork``)."""
     name = family["name"]
-    fork = dassl_fork(os.environ["DASSL_PATH"], tmp_path / "fork") if (
+    fork = dassl_fork(os.environ["DASSL_PATH"], folder / "fork") if (
         engine == "real" and family is KGCOOP and os.environ.get("DASSL_PATH")) else None
-    env = engine_env(engine, request, fvgpt_only, fork)
-    repo, data, out = tmp_path / "repo", tmp_path / "data", tmp_path / "output"
+    env = engine_env(engine, fvgpt_only, fork)
+    repo, data, out = folder / "repo", folder / "data", folder / "output"
     write_family_repo(repo, family, import_fvgpt_first=engine == "builtin")
     write_toy_data(data)
     common = ["--root", data, "--seed", 1, "--dataset-config-file", "configs/datasets/toy.yaml"]
@@ -584,36 +626,65 @@ def test_the_drop_in_in_an_upstream_style_repository(family, engine, small_clip,
     fvgpt_run = common + ["--trainer", f"FVGPT_{name}", "--config-file",
                           os.path.join(REPO, "configs", "trainers", f"FVGPT_{name}", "vit_b16_ep10.yaml")]
     opts = FAST + ["MODEL.BACKBONE.NAME", small_clip]
+    done = Recipe(repo, data, out, env, common, fvgpt_run, opts)
+    done.fork = fork
 
-    backbone = run(repo, env, *own, "--output-dir", out / "own", *opts, "DATASET.SUBSAMPLE_CLASSES", "base")
-    own_new = run(repo, env, *own, "--output-dir", out / "own_new", "--eval-only", "--model-dir",
-                  out / "own", "--load-epoch", 1, *opts, "DATASET.SUBSAMPLE_CLASSES", "new")
-    assert 0 <= accuracy(own_new) <= 100  # the repository's own trainer, with fvgpt imported
+    done.logs["own"] = run(repo, env, *own, "--output-dir", out / "own", *opts,
+                           "DATASET.SUBSAMPLE_CLASSES", "base")
+    done.logs["own_new"] = run(repo, env, *own, "--output-dir", out / "own_new", "--eval-only",
+                               "--model-dir", out / "own", "--load-epoch", 1, *opts,
+                               "DATASET.SUBSAMPLE_CLASSES", "new")
     extra = ["TRAINER.COOP.CTX_INIT", "True"] if family is KGCOOP else []  # upstream's value
-    log = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *opts, *extra,
-              "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "own")
-    new = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new", "--eval-only", "--model-dir",
-              out / "fvgpt", *opts, "DATASET.SUBSAMPLE_CLASSES", "new")
+    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *opts, *extra,
+                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "own")
+    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
+                                 "--eval-only", "--model-dir", out / "fvgpt", *opts,
+                                 "DATASET.SUBSAMPLE_CLASSES", "new")
+    return done
+
+
+@pytest.fixture(scope="module", params=[KGCOOP, PROMPTSRC], ids=["KgCoOp", "PromptSRC"])
+def upstream_style(request, small_clip, tmp_path_factory, fvgpt_only):
+    """A family's recipe under each engine: (family, engine -> Future of its Recipe)."""
+    family = request.param
+    return family, under_both_engines(functools.partial(family_recipe, family), tmp_path_factory,
+                                      family["name"], small_clip, fvgpt_only)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_drop_in_in_an_upstream_style_repository(upstream_style, engine):
+    """The repository's own trainer trains and evaluates, FVG-PT trains on it and evaluates on
+    the new classes, with what broke in the real repository: KgCoOp's bool CTX_INIT (given as
+    upstream's own value) and its Dassl fork; PromptSRC's own clip/ first on sys.path."""
+    family, runs = upstream_style
+    done = runs[engine].result()
+    log, new = done.logs["fvgpt"], done.logs["fvgpt_new"]
+    assert 0 <= accuracy(done.logs["own_new"]) <= 100  # the repository's own trainer, with fvgpt imported
     assert f"Dassl engine: {engine} (" in log
-    if fork:
-        assert f"Dassl engine: real ({fork}" in log
+    if done.fork:
+        assert f"Dassl engine: real ({done.fork}" in log
     assert "(no epoch given: the last saved epoch, 1)" in new
     assert "Test-time branch: pc" in new and 0 <= accuracy(new) <= 100
     if family is KGCOOP:
         assert 'CoOp context: "a photo of a" (4 tokens' in log
         assert "TRAINER.COOP.N_CTX = 4, read from the backbone run" in log
     else:
-        assert "vendored clip: build_model with ['language_depth', 'trainer', 'vision_depth']" in backbone
+        assert "vendored clip: build_model with ['language_depth', 'trainer', 'vision_depth']" in done.logs["own"]
         assert "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT = 1, read from the backbone run" in log
         assert "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION = 0, read from the backbone run" in log
 
-    if engine == "builtin":  # a setting that contradicts the backbone run stops, naming both values
-        key = "TRAINER.COOP.N_CTX" if family is KGCOOP else "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT"
-        code, refused = run(repo, env, *fvgpt_run, "--output-dir", out / "refused", *opts, key, 2,
-                            "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR",
-                            out / "own", check=False)
-        wanted = 4 if family is KGCOOP else 1
-        assert code != 0 and f"{key}: 2 in this run, {wanted} in the backbone run" in refused, refused[-2000:]
+
+def test_a_setting_that_contradicts_the_backbone_run_stops(upstream_style, tmp_path):
+    """FVG-PT on the family's backbone run (built-in engine) with its N_CTX (KgCoOp) or its text
+    prompt depth (PromptSRC) set otherwise on the command line stops, naming both values."""
+    family, runs = upstream_style
+    done = runs["builtin"].result()
+    key = "TRAINER.COOP.N_CTX" if family is KGCOOP else "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT"
+    code, refused = run(done.repo, done.env, *done.fvgpt_run, "--output-dir", tmp_path / "refused",
+                        *done.opts, key, 2, "DATASET.SUBSAMPLE_CLASSES", "base",
+                        "TRAINER.FVGPT.BACKBONE_DIR", done.out / "own", check=False)
+    wanted = 4 if family is KGCOOP else 1
+    assert code != 0 and f"{key}: 2 in this run, {wanted} in the backbone run" in refused, refused[-2000:]
 
 
 # MMRL (yunncheng/MMRL): train.py reads per-data-set settings whose reader asserts the trainer
@@ -710,13 +781,12 @@ def write_mmrl_repo(path, import_fvgpt_first, setup_line):
     })
 
 
-@pytest.mark.parametrize("engine", ["builtin", "real"])
-def test_the_drop_in_in_an_mmrl_style_repository(engine, small_clip, tmp_path, request, fvgpt_only):
-    """MMRL\'s train.py with the changed line of docs/drop_in.md: its own trainer and FVG-PT
-    train and evaluate, TASK on every command; REP_LAYERS, which upstream\'s checkpoint does not
-    record, is named in a warning."""
-    env = engine_env(engine, request, fvgpt_only)
-    repo, data, out = tmp_path / "repo", tmp_path / "data", tmp_path / "output"
+def mmrl_recipe(engine, folder, small_clip, fvgpt_only):
+    """The recipe in an MMRL-style repository with the changed line of docs/drop_in.md: its own
+    trainer on the base classes and on the new ones, FVG-PT on it and on the new classes, TASK
+    on every command (and REP_LAYERS, as the backbone run's, on FVG-PT's)."""
+    env = engine_env(engine, fvgpt_only)
+    repo, data, out = folder / "repo", folder / "data", folder / "output"
     write_mmrl_repo(repo, engine == "builtin", mmrl_changed_line())
     write_toy_data(data)
     common = ["--root", data, "--seed", 1, "--dataset-config-file", "configs/datasets/toy.yaml"]
@@ -724,26 +794,48 @@ def test_the_drop_in_in_an_mmrl_style_repository(engine, small_clip, tmp_path, r
     fvgpt_run = common + ["--trainer", "FVGPT_MMRL", "--config-file",
                           os.path.join(REPO, "configs", "trainers", "FVGPT_MMRL", "vit_b16_ep10.yaml")]
     opts = FAST + ["MODEL.BACKBONE.NAME", small_clip, "TASK", "B2N"]
+    fvgpt_opts = opts + ["TRAINER.MMRL.REP_LAYERS", "[1]"]  # the backbone run's layers
+    done = Recipe(repo, data, out, env, common, fvgpt_run, fvgpt_opts)
 
     run(repo, env, *own, "--output-dir", out / "own", *opts, "DATASET.SUBSAMPLE_CLASSES", "base")
-    own_new = run(repo, env, *own, "--output-dir", out / "own_new", "--eval-only", "--model-dir",
-                  out / "own", "--load-epoch", 1, *opts, "DATASET.SUBSAMPLE_CLASSES", "new")
-    assert 0 <= accuracy(own_new) <= 100
-    fvgpt_opts = opts + ["TRAINER.MMRL.REP_LAYERS", "[1]"]  # the backbone run\'s layers
-    log = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *fvgpt_opts,
-              "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "own")
-    assert "WARNING: TRAINER.MMRL.REP_LAYERS = [1] cannot be checked" in log
-    new = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new", "--eval-only", "--model-dir",
-              out / "fvgpt", *fvgpt_opts, "DATASET.SUBSAMPLE_CLASSES", "new")
+    done.logs["own_new"] = run(repo, env, *own, "--output-dir", out / "own_new", "--eval-only",
+                               "--model-dir", out / "own", "--load-epoch", 1, *opts,
+                               "DATASET.SUBSAMPLE_CLASSES", "new")
+    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *fvgpt_opts,
+                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "own")
+    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
+                                 "--eval-only", "--model-dir", out / "fvgpt", *fvgpt_opts,
+                                 "DATASET.SUBSAMPLE_CLASSES", "new")
+    return done
+
+
+@pytest.fixture(scope="module")
+def mmrl_style(small_clip, tmp_path_factory, fvgpt_only):
+    """The MMRL-style repository's recipe under each engine (engine -> Future of its Recipe)."""
+    return under_both_engines(mmrl_recipe, tmp_path_factory, "mmrl_style", small_clip, fvgpt_only)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_drop_in_in_an_mmrl_style_repository(engine, mmrl_style):
+    """MMRL's own trainer and FVG-PT train and evaluate; REP_LAYERS, which upstream's
+    checkpoint does not record, is named in a warning."""
+    done = mmrl_style[engine].result()
+    assert 0 <= accuracy(done.logs["own_new"]) <= 100
+    assert "WARNING: TRAINER.MMRL.REP_LAYERS = [1] cannot be checked" in done.logs["fvgpt"]
+    new = done.logs["fvgpt_new"]
     assert "MMRL branch: cls logits" in new and "Test-time branch: pc" in new
     assert 0 <= accuracy(new) <= 100
 
-    if engine == "builtin":  # upstream\'s unchanged line refuses the FVG-PT trainer\'s name
-        write_mmrl_repo(repo, True, MMRL_UPSTREAM_LINE)
-        code, refused = run(repo, env, *fvgpt_run, "--output-dir", out / "refused", *fvgpt_opts,
-                            "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR",
-                            out / "own", check=False)
-        assert code != 0 and "The TRAINER must be either MMRL or MMRLpp." in refused
+
+def test_mmrls_unchanged_line_refuses_the_fvgpt_trainer(mmrl_style, tmp_path):
+    """The same repository with upstream's unchanged setup_cfg line (built-in engine): MMRL's
+    settings reader refuses the FVG-PT trainer's name."""
+    done = mmrl_style["builtin"].result()
+    write_mmrl_repo(tmp_path / "repo", True, MMRL_UPSTREAM_LINE)
+    code, refused = run(tmp_path / "repo", done.env, *done.fvgpt_run, "--output-dir", tmp_path / "refused",
+                        *done.opts, "DATASET.SUBSAMPLE_CLASSES", "base",
+                        "TRAINER.FVGPT.BACKBONE_DIR", done.out / "own", check=False)
+    assert code != 0 and "The TRAINER must be either MMRL or MMRLpp." in refused
 
 
 def test_upstream_kgcoop_config_files_merge_into_this_train_py(tmp_path):

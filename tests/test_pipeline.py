@@ -3,6 +3,7 @@
 A randomly initialised small CLIP (the OpenAI CLIP class with small widths) stands in
 for real weights: these tests check the pipeline, not accuracy.
 """
+import functools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import real_dassl_environment, side_by_side
 from fixture_trees import build_authors_tree, build_tree
 from fvgpt.masks import FIXES
 
@@ -61,12 +63,24 @@ def fvgpt(world, coop_dir, out, *opts, small_clip, **kw):
                  *opts, small_clip=small_clip, **kw)
 
 
-def test_coop_then_fvgpt_then_new_class_eval(world, small_clip, coop_base, tmp_path):
+@pytest.fixture(scope="module")
+def fvgpt_base(world, small_clip, coop_base, tmp_path_factory):
+    """FVG-PT trained on ``coop_base`` (base classes, D_fg measured): its folder and log."""
+    out = tmp_path_factory.mktemp("fvgpt_base")
+    return out, fvgpt_base_run(world, coop_base[0], out, small_clip)
+
+
+def fvgpt_base_run(world, coop_dir, out, small_clip):
+    return fvgpt(world, coop_dir, out, "DATASET.SUBSAMPLE_CLASSES", "base",
+                 "TEST.FOREGROUND_SHIFT_INDEX", "True", small_clip=small_clip)
+
+
+def test_coop_then_fvgpt_then_new_class_eval(world, small_clip, coop_base, fvgpt_base, tmp_path):
+    """CoOp, FVG-PT on it (its parameter count, z_FDC on the training classes, D_fg, a saved
+    head), then the head on the new classes (z_PC) and on the base classes again (same number)."""
     coop_dir, coop_log = coop_base
     assert "* accuracy" in coop_log
-    base_out = tmp_path / "fvgpt_base"
-    log = fvgpt(world, coop_dir, base_out, "DATASET.SUBSAMPLE_CLASSES", "base",
-                "TEST.FOREGROUND_SHIFT_INDEX", "True", small_clip=small_clip)
+    base_out, log = fvgpt_base
     # D = 64, adapter 64, gates 32: 2 * (64*64 + 64 + 64*64 + 64) + 2 * 161
     assert "# FVG-PT learnable parameters: 16,962" in log
     assert "Test-time branch: fdc" in log
@@ -84,14 +98,14 @@ def test_coop_then_fvgpt_then_new_class_eval(world, small_clip, coop_base, tmp_p
     assert accuracy(reloaded) == base_acc  # the saved head reproduces the trained one
 
 
-def test_same_seed_same_numbers(world, small_clip, coop_base, tmp_path):
-    coop_dir, _ = coop_base
-    runs = [fvgpt(world, coop_dir, tmp_path / f"run{i}", "DATASET.SUBSAMPLE_CLASSES", "base",
-                  small_clip=small_clip) for i in range(2)]
-    losses = [re.findall(r"loss [\d.]+ \(([\d.]+)\)", log) for log in runs]
+def test_same_seed_same_numbers(world, small_clip, coop_base, fvgpt_base, tmp_path):
+    """The same FVG-PT command run again: the same losses and the same saved head."""
+    runs = [fvgpt_base, (tmp_path / "again", fvgpt_base_run(world, coop_base[0], tmp_path / "again",
+                                                            small_clip))]
+    losses = [re.findall(r"loss [\d.]+ \(([\d.]+)\)", log) for _, log in runs]
     assert losses[0] and losses[0] == losses[1]
-    heads = [torch.load(tmp_path / f"run{i}" / "fvgpt_head" / "model.pth.tar-1",
-                        weights_only=False)["state_dict"] for i in range(2)]
+    heads = [torch.load(out / "fvgpt_head" / "model.pth.tar-1", weights_only=False)["state_dict"]
+             for out, _ in runs]
     assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
 
 
@@ -103,21 +117,25 @@ def world_copy(world, tmp_path):
     return root
 
 
-def first_training_mask(root, coop_dir):
-    """The mask of a training image of seed 1's 2-shot base split."""
+def first_training_mask(root, world):
+    """The mask of a training image of seed 1's 2-shot split in the copy ``root`` of ``world``:
+    the copy gets the world's few-shot cache (``coop_base`` wrote it), as a copied data folder
+    would, so its runs train on the images it names."""
     import pickle
-    cache = root / "fg_world" / "split_fewshot" / "shot_2-seed_1.pkl"
-    with open(cache, "rb") as f:
-        impath = pickle.load(f)["train"][0].impath
-    return impath, str(root / "mask" / os.path.relpath(impath, root))
+    cache = os.path.join("fg_world", "split_fewshot", "shot_2-seed_1.pkl")
+    os.makedirs(root / os.path.dirname(cache))
+    shutil.copy(world / cache, root / cache)
+    with open(root / cache, "rb") as f:
+        image = os.path.relpath(pickle.load(f)["train"][0].impath, world)
+    return str(root / image), str(root / "mask" / image)
 
 
-def test_missing_mask_or_another_aspect_ratio_is_named(world_copy, small_clip, coop_base, tmp_path):
+def test_missing_mask_or_another_aspect_ratio_is_named(world, world_copy, small_clip, coop_base, tmp_path):
+    """FVG-PT on a copy of the world with a training image's mask deleted, then stretched:
+    each stops, naming the mask and the fix; MISSING_MASK full fills in only missing masks."""
     coop_dir, _ = coop_base
     opts = ("DATASET.SUBSAMPLE_CLASSES", "base")
-    fvgpt(world_copy, coop_dir, tmp_path / "ok", *opts, "OPTIM.MAX_EPOCH", "1",
-          small_clip=small_clip)  # writes the few-shot cache of this copy
-    image, mask = first_training_mask(world_copy, coop_dir)
+    image, mask = first_training_mask(world_copy, world)
     os.remove(mask)
     code, log = fvgpt(world_copy, coop_dir, tmp_path / "missing", *opts,
                       small_clip=small_clip, check=False)
@@ -163,34 +181,38 @@ def test_unknown_config_key_is_named(world, small_clip, tmp_path):
     assert code != 0 and "TRAINER.COOP.N_CTXX" in log
 
 
-def test_trainers_run_under_real_dassl(world, small_clip, tmp_path, real_dassl_env):
-    """Skipped unless DASSL_PATH points at a real Dassl.pytorch checkout."""
-    coop = tmp_path / "coop"
-    log = train(world, coop, "CoOp", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "2",
-                small_clip=small_clip, env=real_dassl_env)
-    assert "Dassl engine: real" in log and "* accuracy" in log
-    log = fvgpt(world, coop, tmp_path / "fvgpt", "DATASET.SUBSAMPLE_CLASSES", "base",
-                small_clip=small_clip, env=real_dassl_env)
-    assert "Dassl engine: real" in log and "# FVG-PT learnable parameters" in log
-    new = fvgpt(world, coop, tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES", "new",
-                small_clip=small_clip, eval_only=tmp_path / "fvgpt", env=real_dassl_env)
-    assert "Test-time branch: pc" in new and "* accuracy" in new
+def pets_recipe(engine, folder, small_clip):
+    """CoOp (two epochs), FVG-PT on it, FVG-PT on the new classes, under ``engine``, on
+    OxfordPets exactly as CoOp's DATASETS.md lays it out (a fixture tree), masks under ROOT/mask/."""
+    env = real_dassl_environment() if engine == "real" else None
+    tree = build_tree("OxfordPets", str(folder / "data"))
+    pets = dict(small_clip=small_clip, env=env, dataset_config="configs/datasets/oxford_pets.yaml")
+    size = ["INPUT.SIZE", "(32, 32)"]
+    coop = train(tree.root, folder / "coop", "CoOp", "DATASET.SUBSAMPLE_CLASSES", "base",
+                 "OPTIM.MAX_EPOCH", "2", *size, **pets)
+    log = fvgpt(tree.root, folder / "coop", folder / "fvgpt", "DATASET.SUBSAMPLE_CLASSES",
+                "base", *size, **pets)
+    new = fvgpt(tree.root, folder / "coop", folder / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES",
+                "new", *size, eval_only=folder / "fvgpt", **pets)
+    return coop, log, new
+
+
+@pytest.fixture(scope="module")
+def pets_runs(small_clip, tmp_path_factory):
+    """``pets_recipe`` under the built-in engine and the real Dassl, side by side."""
+    return side_by_side({engine: functools.partial(pets_recipe, engine, tmp_path_factory.mktemp(
+        f"pets_{engine}"), small_clip) for engine in ("builtin", "real")})
 
 
 @pytest.mark.parametrize("engine", ["builtin", "real"])
-def test_coop_then_fvgpt_on_a_real_data_set_layout(engine, small_clip, tmp_path, request):
-    """OxfordPets exactly as CoOp's DATASETS.md lays it out (a fixture tree), masks under ROOT/mask/."""
-    env = request.getfixturevalue("real_dassl_env") if engine == "real" else None
-    tree = build_tree("OxfordPets", str(tmp_path / "data"))
-    pets = dict(small_clip=small_clip, env=env, dataset_config="configs/datasets/oxford_pets.yaml")
-    size = ["INPUT.SIZE", "(32, 32)"]
-    train(tree.root, tmp_path / "coop", "CoOp", "DATASET.SUBSAMPLE_CLASSES", "base", *size, **pets)
-    log = fvgpt(tree.root, tmp_path / "coop", tmp_path / "fvgpt", "DATASET.SUBSAMPLE_CLASSES",
-                "base", *size, **pets)
-    assert f"Dassl engine: {engine}" in log
+def test_coop_then_fvgpt_on_a_real_data_set_layout(engine, pets_runs):
+    """The trainers run under both engines (the real Dassl from $DASSL_PATH) on a data set laid
+    out as CoOp's readers expect: CoOp over two epochs, FVG-PT on it with z_FDC on the base
+    classes, z_PC on the new ones."""
+    coop, log, new = pets_runs[engine].result()
+    assert f"Dassl engine: {engine}" in coop and "* accuracy" in coop
+    assert f"Dassl engine: {engine}" in log and "# FVG-PT learnable parameters" in log
     assert "Test-time branch: fdc" in log and "* accuracy" in log
-    new = fvgpt(tree.root, tmp_path / "coop", tmp_path / "fvgpt_new", "DATASET.SUBSAMPLE_CLASSES",
-                "new", *size, eval_only=tmp_path / "fvgpt", **pets)
     assert "Test-time branch: pc" in new and "* accuracy" in new
 
 

@@ -4,13 +4,16 @@ evaluation, under the built-in engine and the real Dassl; cross-dataset branch c
 A randomly initialised small CLIP with 2 layers per encoder (PromptSRC prompts both) stands in
 for real weights: these tests check the pipeline, not accuracy.
 """
+import functools
 import os
+import shutil
 import subprocess
 
 import pytest
 import torch
 
 from clip.model import CLIP
+from conftest import real_dassl_environment, side_by_side
 from fixture_trees import build_tree
 from fvgpt.trainer import resolve_test_branch_for_classes
 from fvgpt.world.tiny_clip import TINY_CLIP
@@ -34,23 +37,41 @@ def run(root, out, trainer, *opts, **kw):
     return train(root, out, trainer, *opts, *DEPTH_2, **kw)
 
 
+def backbone_recipe(backbone, engine, folder, world, small_clip):
+    """``backbone`` on the base classes, FVG-PT on it, FVG-PT on the new classes, under
+    ``engine``: the three logs, in ``folder``."""
+    env = real_dassl_environment() if engine == "real" else None
+    base = ("DATASET.SUBSAMPLE_CLASSES", "base")
+    on_backbone = ("TRAINER.FVGPT.BACKBONE_DIR", str(folder / "backbone"))
+    own = run(world, folder / "backbone", backbone, *base, small_clip=small_clip, env=env)
+    log = run(world, folder / "fvgpt", f"FVGPT_{backbone}", *base, *on_backbone,
+              small_clip=small_clip, env=env)
+    new = run(world, folder / "fvgpt_new", f"FVGPT_{backbone}", "DATASET.SUBSAMPLE_CLASSES", "new",
+              *on_backbone, small_clip=small_clip, env=env, eval_only=folder / "fvgpt")
+    return folder, own, log, new
+
+
+@pytest.fixture(scope="module")
+def recipes(world, small_clip, tmp_path_factory):
+    """``backbone_recipe`` of each backbone under each engine, two side by side:
+    (backbone, engine) -> Future of (folder, backbone log, FVG-PT log, new-class log)."""
+    return side_by_side({(backbone, engine): functools.partial(
+        backbone_recipe, backbone, engine, tmp_path_factory.mktemp(f"{backbone}_{engine}"),
+        world, small_clip) for backbone in CHECKPOINT for engine in ("builtin", "real")})
+
+
 @pytest.mark.parametrize("engine", ["builtin", "real"])
 @pytest.mark.parametrize("backbone", ["KgCoOp", "PromptSRC"])
-def test_backbone_then_fvgpt_then_new_class_eval(backbone, engine, world, small_clip, tmp_path, request):
-    env = request.getfixturevalue("real_dassl_env") if engine == "real" else None
-    base = ("DATASET.SUBSAMPLE_CLASSES", "base")
-    log = run(world, tmp_path / "backbone", backbone, *base, small_clip=small_clip, env=env)
-    assert f"Dassl engine: {engine}" in log and "* accuracy" in log
-    assert os.path.isfile(tmp_path / "backbone" / CHECKPOINT[backbone] / "model.pth.tar-1")
+def test_backbone_then_fvgpt_then_new_class_eval(backbone, engine, recipes):
+    """The backbone trains and saves its checkpoint, FVG-PT trains on it (z_FDC on the base
+    classes) and evaluates on the new classes with z_PC, under both engines."""
+    folder, own, log, new = recipes[backbone, engine].result()
+    assert f"Dassl engine: {engine}" in own and "* accuracy" in own
+    assert os.path.isfile(folder / "backbone" / CHECKPOINT[backbone] / "model.pth.tar-1")
 
-    on_backbone = ("TRAINER.FVGPT.BACKBONE_DIR", str(tmp_path / "backbone"))
-    log = run(world, tmp_path / "fvgpt", f"FVGPT_{backbone}", *base, *on_backbone,
-              small_clip=small_clip, env=env)
     assert "# FVG-PT learnable parameters: 16,962" in log  # D = 64, as for CoOp
     assert "Test-time branch: fdc" in log and "* accuracy" in log
 
-    new = run(world, tmp_path / "fvgpt_new", f"FVGPT_{backbone}", "DATASET.SUBSAMPLE_CLASSES", "new",
-              *on_backbone, small_clip=small_clip, env=env, eval_only=tmp_path / "fvgpt")
     assert "Test-time branch: pc (head trained on FGWorld, 18 classes" in new
     assert 0.0 <= accuracy(new) <= 100.0
 
@@ -88,9 +109,11 @@ def test_auto_branch_follows_the_recorded_training_classes():
     assert resolve_test_branch_for_classes("fdc", trained_on, "Caltech101", ["face"]) == "fdc"
 
 
-def test_promptsrc_backbone_with_another_class_count_is_named(world, small_clip, tmp_path):
-    run(world, tmp_path / "promptsrc", "PromptSRC", "DATASET.SUBSAMPLE_CLASSES", "base",
-        "TEST.NO_TEST", "True", small_clip=small_clip)
+def test_promptsrc_backbone_with_another_class_count_is_named(world, small_clip, recipes, tmp_path):
+    """FVG-PT on a PromptSRC checkpoint (the recipe's, copied) whose prompts hold 5 classes
+    stops, naming the checkpoint and the key whose rows it counted."""
+    folder = recipes["PromptSRC", "builtin"].result()[0]
+    shutil.copytree(folder / "backbone", tmp_path / "promptsrc")
     path = tmp_path / "promptsrc" / "VLPromptLearner" / "model.pth.tar-1"
     checkpoint = torch.load(path, weights_only=False)
     prefix = checkpoint["state_dict"]["prompt_learner.token_prefix"]
@@ -98,7 +121,6 @@ def test_promptsrc_backbone_with_another_class_count_is_named(world, small_clip,
     torch.save(checkpoint, path)
     code, log = run(world, tmp_path / "fvgpt", "FVGPT_PromptSRC", "DATASET.SUBSAMPLE_CLASSES", "base",
                     "TRAINER.FVGPT.BACKBONE_DIR", str(tmp_path / "promptsrc"),
-                    "TRAINER.FVGPT.ALLOW_UNFINISHED_BACKBONE", "True",  # NO_TEST: no result.json
                     small_clip=small_clip, check=False)
     assert code != 0 and str(path) in log
     assert "trained on 5 classes (rows of its key 'prompt_learner.token_prefix')" in log

@@ -52,8 +52,10 @@ def test_each_check_fails_on_its_own():
     assert holds([seed(r_bad=0.6)]) == [True, True, True, False]  # r* blind to mask quality
 
 
-def test_regime_checks_end_to_end_on_a_tiny_setting(world_root, small_clip, tmp_path, capsys):
-    out = tmp_path / "runs"
+def test_regime_checks_end_to_end_on_a_tiny_setting(world_root, small_clip, main_job_output, capsys):
+    """Checks (a)-(d) on the main job's CoOp base run (trained here if missing; the output
+    folder is shared with the diagnosis)."""
+    out = main_job_output
     argv = ["--root", str(world_root), "--output", str(out), "--seeds", "1",
             "--opts", "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1",
             "MODEL.BACKBONE.NAME", small_clip]
