@@ -20,12 +20,19 @@ from dassl.data.datasets import DATASET_REGISTRY  # importable once the fvgpt pa
 
 from ..check_masks import add_dataset_arguments, dataset_cfg
 from ..masks import MaskError
+from .command import Command
 from .make import make_masks
-from .methods import MakeMasksError, method_classes
+from .methods import GrabCut, MakeMasksError
 from .prompts import default_prompt
 from .records import RecordError
 
 PROGRAM = "python -m fvgpt.make_masks"
+
+
+def method_classes():
+    """{name: class} of the built-in methods (DenseCLIP, which needs torch, imported on use)."""
+    from .dense_clip import DenseCLIP
+    return {m.name: m for m in (GrabCut, DenseCLIP, Command)}
 
 
 def parse_args(argv):

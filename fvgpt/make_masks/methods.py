@@ -1,10 +1,11 @@
-"""The interface every mask-making method implements, the registry of methods, and GrabCut.
+"""The interface every mask-making method implements, and GrabCut.
 
 A method gets a batch of ``MaskRequest`` and returns one boolean (H, W) array per request,
 the size of its image (True = foreground). ``settings()`` says everything that changes its
 output; it is recorded with the masks, so masks made with other settings are never taken
 for this run's. A new method subclasses ``MaskMethod``, adds its options in
-``add_arguments`` (prefixed with its name) and registers itself in ``METHODS``.
+``add_arguments`` (prefixed with its name) and is listed in ``method_classes``
+(fvgpt/make_masks/__main__.py).
 """
 from collections import namedtuple
 
@@ -106,9 +107,3 @@ class GrabCut(MaskMethod):
                     background, foreground, self.iterations, cv2.GC_INIT_WITH_RECT)
         return (state == cv2.GC_FGD) | (state == cv2.GC_PR_FGD)
 
-
-def method_classes():
-    """{name: class} of the built-in methods."""
-    from .command import Command
-    from .dense_clip import DenseCLIP
-    return {m.name: m for m in (GrabCut, DenseCLIP, Command)}
