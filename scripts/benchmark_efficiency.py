@@ -45,7 +45,7 @@ def backbone_config(record):
     its own settings, e.g. CoOp's 4 context tokens, MMRL's representation layers)."""
     cfg = get_cfg_default()
     add_project_config(cfg)
-    merge_config_file(cfg, record.config_file(REPO, "base2new"))
+    merge_config_file(cfg, record.config_file(REPO, record.config_name("base2new")))
     return cfg
 
 

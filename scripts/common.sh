@@ -74,7 +74,7 @@ if [ "${TRAINER}" != "${BACKBONE}" ]; then
     OPTS+=(TRAINER.FVGPT.BACKBONE_DIR "$(run_dir "${TRAIN_STAGE}" "${SOURCE}" "${BACKBONE}")")
 fi
 if [ "${PROTOCOL}/${BACKBONE}" = xd/MMRL ]; then
-    OPTS+=(TASK CD)  # MMRL's CLS head for cross-dataset transfer (sweeps/plan.py PROTOCOL_OPTS)
+    OPTS+=(TASK CD)  # MMRL's CLS head for cross-dataset transfer (its record's protocol_opts)
 fi
 if [ "${STAGE}" = train ]; then
     DIR=${TRAIN_DIR} FLAGS=() CLASSES=${TRAIN_CLASSES}

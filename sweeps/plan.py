@@ -38,10 +38,6 @@ ZERO_SHOT = "ZeroshotCLIP"
 ZERO_SHOT_CONFIG_DIR = "CoOp"
 ZERO_SHOT_CONFIGS = {"base2new": "vit_b16_ep10", "xd": "vit_b16_ep10", "world": "world"}
 
-# Options a backbone needs in a protocol beyond its config: MMRL's test-time branch follows
-# TASK (fvgpt/backbones/mmrl.py, default B2N); cross-dataset transfer uses its CLS head, TASK CD.
-PROTOCOL_OPTS = {("MMRL", "xd"): ["TASK", "CD"]}
-
 # configs/datasets/ names of the paper's 11 data sets, in Table 1's order, and Table 2's targets.
 PAPER_DATASETS = ["imagenet", "caltech101", "food101", "stanford_cars", "oxford_pets",
                   "oxford_flowers", "dtd", "eurosat", "fgvc_aircraft", "sun397", "ucf101"]
@@ -93,10 +89,9 @@ def config_name(backbone, protocol, dataset, fvgpt=False):
 def config_file(backbone, trainer, cfg):
     """Path of config ``cfg`` of ``trainer`` (a backbone's or FVG-PT's on it)."""
     if backbone == ZERO_SHOT:
-        folder = os.path.join(REPO, "configs", "trainers", ZERO_SHOT_CONFIG_DIR)
+        path = os.path.join(REPO, "configs", "trainers", ZERO_SHOT_CONFIG_DIR, f"{cfg}.yaml")
     else:
-        folder = os.path.join(REPO, BACKBONES[backbone].config_dir, trainer)
-    path = os.path.join(folder, f"{cfg}.yaml")
+        path = BACKBONES[backbone].config_file(REPO, cfg, fvgpt=trainer != backbone)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Config {path} not found (chosen in the backbone's record, "
                                 "fvgpt/backbones/registry.py, or by --config).")
@@ -320,7 +315,8 @@ def expand(sweep):
 
 def _chain(sweep, backbone, seed, train_dataset, test_datasets):
     """Backbone train -> its tests; backbone train -> FVG-PT train -> FVG-PT tests."""
-    protocol_opts = PROTOCOL_OPTS.get((backbone, sweep.protocol), [])
+    record = BACKBONES.get(backbone)  # None for zero-shot CLIP
+    protocol_opts = record.protocol_opts.get(sweep.protocol, []) if record else []
     runs = _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt=False,
                         opts=protocol_opts, folder=sweep.backbone_output)
     if backbone != ZERO_SHOT:

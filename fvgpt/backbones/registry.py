@@ -27,6 +27,8 @@ class BackboneRecord:
     (``base2new``, ``xd``, ``world``), or per ``<protocol>/<dataset>`` where a data set differs;
     ``fvgpt_configs``: the same for ``FVGPT_<name>`` (under ``<config_dir>/FVGPT_<name>/``;
     default: the same names).
+    ``protocol_opts``: options its runs need in a protocol beyond its config (MMRL's
+    ``TASK CD`` for cross-data-set transfer).
     ``adjust_config(cfg, opts)``: optional, applied after the command line (MMRL's
     per-data-set values). ``config_dir``: where its configs are (default: the repository's).
     """
@@ -37,6 +39,7 @@ class BackboneRecord:
     trainer_module: str
     configs: dict = field(default_factory=dict)
     fvgpt_configs: dict = None
+    protocol_opts: dict = field(default_factory=dict)
     adjust_config: Callable = None
     config_dir: str = REPOSITORY_CONFIGS
 
@@ -55,10 +58,10 @@ class BackboneRecord:
                              "(fvgpt/backbones/registry.py), or pass one.")
         return name
 
-    def config_file(self, repo, protocol, dataset=None, fvgpt=False):
-        """Path of that config under ``repo`` (a relative ``config_dir``'s root)."""
+    def config_file(self, repo, name, fvgpt=False):
+        """Path of config ``name`` of the backbone trainer (``fvgpt``: of FVGPT_<name>) under
+        ``repo`` (the root of a relative ``config_dir``)."""
         trainer = self.fvgpt_trainer if fvgpt else self.name
-        name = self.config_name(protocol, dataset, fvgpt)
         return os.path.join(repo, self.config_dir, trainer, name + ".yaml")
 
 
@@ -90,6 +93,7 @@ for _record in (
                    {"base2new": "vit_b16", "xd": "vit_b16_cross_datasets", "world": "world"},
                    fvgpt_configs={"base2new": "vit_b16_ep10", "base2new/eurosat": "vit_b16_ep20",
                                   "xd": "vit_b16_cross_datasets", "world": "world"},
+                   protocol_opts={"xd": ["TASK", "CD"]},  # MMRL's CLS head (mmrl_branch)
                    adjust_config=mmrl.apply_dataset_overrides),
 ):
     register_backbone(_record)
