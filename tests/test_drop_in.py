@@ -323,6 +323,26 @@ class Recipe:
         self.logs = {}
 
 
+def backbone_then_fvgpt(done, backbone, name, opts, fvgpt_train_opts, fvgpt_test_opts,
+                        after_backbone_dir=()):
+    """The recipe's four runs, their logs in ``done.logs``: the user's backbone (command
+    ``backbone``, folder ``name``) on the base classes and, with its own --eval-only, on the new
+    ones; FVG-PT on it; FVG-PT on the new classes."""
+    repo, env, out, fvgpt_run = done.repo, done.env, done.out, done.fvgpt_run
+    done.logs[name] = run(repo, env, *backbone, "--output-dir", out / name, *opts,
+                          "DATASET.SUBSAMPLE_CLASSES", "base")
+    done.logs[f"{name}_new"] = run(repo, env, *backbone, "--output-dir", out / f"{name}_new",
+                                   "--eval-only", "--model-dir", out / name, "--load-epoch", 1,
+                                   *opts, "DATASET.SUBSAMPLE_CLASSES", "new")
+    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *fvgpt_train_opts,
+                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR",
+                             out / name, *after_backbone_dir)
+    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
+                                 "--eval-only", "--model-dir", out / "fvgpt", *fvgpt_test_opts,
+                                 "DATASET.SUBSAMPLE_CLASSES", "new")
+    return done
+
+
 def coop_style_recipe(engine, folder, small_clip, fvgpt_only):
     """The README's recipe in the user's CoOp-style repository: CoOp on the base classes and
     its own --eval-only on the new ones, FVG-PT on that CoOp, FVG-PT on the new classes.
@@ -336,18 +356,8 @@ def coop_style_recipe(engine, folder, small_clip, fvgpt_only):
     fvgpt_run = common + ["--trainer", "FVGPT_CoOp", "--config-file", FVGPT_CONFIG]
     opts = FAST + ["MODEL.BACKBONE.NAME", small_clip]
     done = Recipe(repo, data, out, env, common, fvgpt_run, opts)
-
-    run(repo, env, *coop, "--output-dir", out / "coop", *opts, "DATASET.SUBSAMPLE_CLASSES", "base")
-    done.logs["coop_new"] = run(repo, env, *coop, "--output-dir", out / "coop_new", "--eval-only",
-                                "--model-dir", out / "coop", "--load-epoch", 1, *opts,
-                                "DATASET.SUBSAMPLE_CLASSES", "new")
-    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *opts,
-                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR",
-                             out / "coop", "TEST.FOREGROUND_SHIFT_INDEX", "True")
-    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
-                                 "--eval-only", "--model-dir", out / "fvgpt", *opts,
-                                 "DATASET.SUBSAMPLE_CLASSES", "new")
-    return done
+    return backbone_then_fvgpt(done, coop, "coop", opts, opts, opts,
+                               after_backbone_dir=["TEST.FOREGROUND_SHIFT_INDEX", "True"])
 
 
 @pytest.fixture(scope="module")
@@ -628,19 +638,8 @@ def family_recipe(family, engine, folder, small_clip, fvgpt_only):
     opts = FAST + ["MODEL.BACKBONE.NAME", small_clip]
     done = Recipe(repo, data, out, env, common, fvgpt_run, opts)
     done.fork = fork
-
-    done.logs["own"] = run(repo, env, *own, "--output-dir", out / "own", *opts,
-                           "DATASET.SUBSAMPLE_CLASSES", "base")
-    done.logs["own_new"] = run(repo, env, *own, "--output-dir", out / "own_new", "--eval-only",
-                               "--model-dir", out / "own", "--load-epoch", 1, *opts,
-                               "DATASET.SUBSAMPLE_CLASSES", "new")
     extra = ["TRAINER.COOP.CTX_INIT", "True"] if family is KGCOOP else []  # upstream's value
-    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *opts, *extra,
-                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "own")
-    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
-                                 "--eval-only", "--model-dir", out / "fvgpt", *opts,
-                                 "DATASET.SUBSAMPLE_CLASSES", "new")
-    return done
+    return backbone_then_fvgpt(done, own, "own", opts, opts + extra, opts)
 
 
 @pytest.fixture(scope="module", params=[KGCOOP, PROMPTSRC], ids=["KgCoOp", "PromptSRC"])
@@ -796,17 +795,7 @@ def mmrl_recipe(engine, folder, small_clip, fvgpt_only):
     opts = FAST + ["MODEL.BACKBONE.NAME", small_clip, "TASK", "B2N"]
     fvgpt_opts = opts + ["TRAINER.MMRL.REP_LAYERS", "[1]"]  # the backbone run's layers
     done = Recipe(repo, data, out, env, common, fvgpt_run, fvgpt_opts)
-
-    run(repo, env, *own, "--output-dir", out / "own", *opts, "DATASET.SUBSAMPLE_CLASSES", "base")
-    done.logs["own_new"] = run(repo, env, *own, "--output-dir", out / "own_new", "--eval-only",
-                               "--model-dir", out / "own", "--load-epoch", 1, *opts,
-                               "DATASET.SUBSAMPLE_CLASSES", "new")
-    done.logs["fvgpt"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt", *fvgpt_opts,
-                             "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.FVGPT.BACKBONE_DIR", out / "own")
-    done.logs["fvgpt_new"] = run(repo, env, *fvgpt_run, "--output-dir", out / "fvgpt_new",
-                                 "--eval-only", "--model-dir", out / "fvgpt", *fvgpt_opts,
-                                 "DATASET.SUBSAMPLE_CLASSES", "new")
-    return done
+    return backbone_then_fvgpt(done, own, "own", opts, fvgpt_opts, fvgpt_opts)
 
 
 @pytest.fixture(scope="module")
