@@ -1,5 +1,6 @@
 """Command-line entry point with CoOp's interface (KaiyangZhou/CoOp, train.py)."""
 import argparse
+import functools
 import importlib
 import sys
 
@@ -82,6 +83,12 @@ def take_backbone_settings(cfg):
             trainer_class.take_backbone_settings(cfg, fv.BACKBONE_DIR, fv.BACKBONE_EPOCH)
 
 
+@functools.lru_cache(maxsize=None)
+def system_info():
+    """Dassl's environment report (it runs pip: once per process, for runs made in one)."""
+    return collect_env_info()
+
+
 def main(args):
     try:
         run(args)
@@ -108,7 +115,7 @@ def run(args):
         torch.backends.cudnn.benchmark = True
     print(f"Dassl engine: {fvgpt.dassl_backend.engine_description()}")
     print(cfg)
-    print(f"** System info **\n{collect_env_info()}\n")
+    print(f"** System info **\n{system_info()}\n")
 
     trainer = build_trainer(cfg)  # checks names, choices, weights and checkpoints
     if args.eval_only:

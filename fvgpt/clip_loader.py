@@ -5,6 +5,8 @@ No download ever happens: OpenAI model names resolve to the file name that the
 e.g. ``ViT-B-16.pt``), looked up in ``MODEL.BACKBONE.CLIP_CACHE_DIR``,
 ``$FVGPT_CLIP_CACHE`` and ``~/.cache/clip`` (the ``clip`` package's default).
 """
+import copy
+import hashlib
 import os
 import zipfile
 
@@ -63,9 +65,50 @@ def is_torchscript(path):
         return any(n.endswith("/constants.pkl") for n in archive.namelist())
 
 
+class LoadedModels:
+    """CLIP models built before in this process, for runs that follow one another in it
+    (``keep()``; off by default: a single run would only hold a second copy).
+
+    Building a model draws torch's random numbers (its initialisation, then overwritten by the
+    weights), and later draws (random crops) depend on them. So a model is reused only when
+    the build would start from a random state it started from before: the random state is
+    then set to the one that build ended in, and the run sees the numbers of a fresh build.
+    """
+
+    def __init__(self):
+        self.active = False
+        self.models = {}  # (path, size, mtime) -> the model as built (never handed out)
+        self.rng_after = {}  # (path, size, mtime, random state before) -> random state after
+
+    def keep(self):
+        self.active = True
+
+    def load(self, path, build):
+        if not self.active:
+            return build(path)
+        st = os.stat(path)
+        stamp = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+        key = (*stamp, hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest())
+        if stamp in self.models and key in self.rng_after:
+            torch.set_rng_state(self.rng_after[key])
+        else:
+            model = build(path)
+            if stamp not in self.models:
+                self.models = {stamp: model}  # the newest file only
+                self.rng_after = {}
+            self.rng_after[key] = torch.get_rng_state()
+        return copy.deepcopy(self.models[stamp])
+
+
+LOADED = LoadedModels()
+
+
 def load_clip(name, cache_dir=""):
     """Build a CLIP model on the CPU (fp16 weights, as OpenAI's ``build_model`` makes them)."""
-    path = resolve_clip_path(name, cache_dir)
+    return LOADED.load(resolve_clip_path(name, cache_dir), _build_clip)
+
+
+def _build_clip(path):
     try:
         if is_torchscript(path):  # OpenAI's released .pt files
             state_dict = torch.jit.load(path, map_location="cpu").state_dict()

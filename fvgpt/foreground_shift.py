@@ -22,7 +22,7 @@ def foreground_shift_index(trainer, tau):
         dataset_wrapper=ForegroundEvalWrapper)
     trainer.set_model_mode("eval")
     total, count = 0.0, 0
-    for batch in loader:
+    for batch in trainer.evaluation_batches("foreground_shift", loader):
         logits = trainer.model_inference(batch["img"].to(trainer.device))
         logits_fg = trainer.model_inference(batch["img_fg"].to(trainer.device))
         total += kl_divergence(logits.float(), logits_fg.float(), tau).sum().item()
@@ -34,6 +34,11 @@ class ReportsForegroundShift:
     """Mixin for a trainer with a run record (``fvgpt.run_record``): ``result.json`` gains
     ``d_fg``, measured with ``TRAINER.FVGPT.TAU`` when ``TEST.FOREGROUND_SHIFT_INDEX`` is set,
     else null."""
+
+    def evaluation_batches(self, name, loader):
+        """The batches of the evaluation pass ``name`` over ``loader`` (a trainer may serve
+        them from a cache)."""
+        return loader
 
     def result_measures(self):
         d_fg = None

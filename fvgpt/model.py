@@ -45,12 +45,23 @@ class FVGPT(nn.Module):
     def forward(self, image, branch):
         """Test-time logits: z_FDC (Eq. 8) for ``branch`` "fdc" (base classes), z_PC (Eq. 12)
         for "pc" (new classes; the FDC adapters are not called). The branches never mix."""
+        return self.test_logits(self.test_inputs(image, branch), branch)
+
+    @torch.no_grad()
+    def test_inputs(self, image, branch):
+        """What ``branch`` needs from the frozen backbone: f(x) for "fdc", z(x) and z_CLIP(x)
+        for "pc"."""
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
         backbone = self.backbone
         features = backbone.image_features(image)
         if branch == "fdc":
-            return self.head.fdc_logits(backbone.fdc_features(features), backbone.class_features)
-        logits = backbone.logits(features)
-        logits_clip = backbone.clip_logits(backbone.clip_image_features(image, features))
-        return self.head.pc_logits(logits, logits_clip)[0]
+            return {"fdc": backbone.fdc_features(features)}
+        return {"logits": backbone.logits(features),
+                "logits_clip": backbone.clip_logits(backbone.clip_image_features(image, features))}
+
+    def test_logits(self, inputs, branch):
+        """The head's test-time logits for ``branch`` from ``test_inputs`` (or their replay)."""
+        if branch == "fdc":
+            return self.head.fdc_logits(inputs["fdc"], self.backbone.class_features)
+        return self.head.pc_logits(inputs["logits"], inputs["logits_clip"])[0]

@@ -8,19 +8,21 @@ an epoch ends with. A later run with the same key and the same random state at t
 epoch replays that epoch: no image is read and no encoder runs, the head draws from exactly the
 states it drew from in the recording run, and the epoch ends in exactly the recorded states. So
 a replayed run ends with the same weights, numbers and checkpoints, bit for bit, as an uncached
-one.
+one. Test passes (``EvaluationPass``) are recorded and replayed the same way, per batch.
 
-Layout: ``<cache>/<key>/epoch<E>-<start>/`` per epoch, where ``<key>`` hashes everything that
+Layout: ``<cache>/<key>/epoch<E>-<start>/`` per epoch and ``<cache>/<key>/eval-<pass>-<branch>-
+<start>-<images>/`` per test pass, where ``<key>`` hashes everything that
 can change a view or an output (``replay_key``) and ``<start>`` the random-number and sampler
 states the epoch starts from (a head built with other widths draws other numbers at
 initialisation, so its crops differ: it records its own epochs). Each entry holds one raw file
-per field (read memory-mapped), ``rng.pt`` and ``manifest.json`` with every file's size and
+per field (read whole and checked), ``rng.pt`` and ``manifest.json`` with every file's size and
 SHA-256; the manifest is written last, and the entry is built under a temporary name and
 renamed, so a partial entry is never read. An entry that fails its check is removed and
 recorded again.
 """
 import glob
 import hashlib
+import io
 import json
 import os
 import platform
@@ -43,10 +45,11 @@ from .losses import foreground_area
 from .masks import mask_path_for
 from .resume import restore_rng_state, rng_state
 
-FORMAT = 2
+FORMAT = 3
 MANIFEST = "manifest.json"  # written last: an entry without it is partial
 RNG_FILE = "rng.pt"
 RNG_STEP_BYTES = 16 * 2 ** 10  # bound on one step's random-number states in rng.pt
+EVALUATION_IMAGES = ("img", "img_fg")  # the image keys of an evaluation batch (img_fg: D_fg's)
 FIELDS = ("fdc", "logits", "logits_fg", "logits_clip", "area", "label", "index", "substituted")
 # Keys that change neither a view nor a backbone output: the head's own settings, optimisation,
 # testing, logging. Everything else in the config is part of the key (prefixes end with ".").
@@ -127,6 +130,10 @@ def replay_key(trainer):
     }
 
 
+def class_features_sha256(trainer):
+    return hashlib.sha256(trainer.backbone.class_features.float().cpu().numpy().tobytes()).hexdigest()
+
+
 def key_digest(key):
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -144,6 +151,35 @@ def _restorable(state):
     version, internal, gauss = state["python"]
     return dict(state, python=(version, tuple(internal.tolist()), gauss),
                 numpy=(name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+
+
+def _stacked(states):
+    """Many ``_portable`` states as one per field, each tensor stacked (fast to read back)."""
+    if not states:
+        return None
+    fields = {"python": [list(part) for part in zip(*(s["python"] for s in states))],
+              "numpy": [list(part) for part in zip(*(s["numpy"] for s in states))],
+              "torch": torch.stack([s["torch"] for s in states])}
+    fields["python"][1] = torch.stack(fields["python"][1])
+    fields["numpy"][1] = torch.stack(fields["numpy"][1])
+    if "cuda" in states[0]:
+        fields["cuda"] = [torch.stack(per_device) for per_device in zip(*(s["cuda"] for s in states))]
+    return fields
+
+
+def _unstacked(fields):
+    """The ``_restorable`` states of ``_stacked(states)``."""
+    if fields is None:
+        return []
+    python = list(zip(*fields["python"][:1], fields["python"][1], *fields["python"][2:]))
+    numpy_ = list(zip(*fields["numpy"][:1], fields["numpy"][1], *fields["numpy"][2:]))
+    states = []
+    for step, torch_state in enumerate(fields["torch"]):
+        state = {"python": python[step], "numpy": numpy_[step], "torch": torch_state.clone()}
+        if "cuda" in fields:  # clones: a generator reads a state from its storage's start
+            state["cuda"] = [per_device[step].clone() for per_device in fields["cuda"]]
+        states.append(_restorable(state))
+    return states
 
 
 def state_digest(state, generators):
@@ -178,8 +214,9 @@ class ReplayEntryError(ValueError):
     """A cache entry is partial, damaged or does not belong to this run."""
 
 
-class EpochRecording:
-    """Writes one epoch's entry under a temporary folder; ``finish`` makes it visible."""
+class EntryWriter:
+    """Writes one entry (an epoch, or an evaluation pass) under a temporary folder; ``finish``
+    makes it visible."""
 
     def __init__(self, final, budget):
         self.final, self.budget = final, budget
@@ -189,9 +226,10 @@ class EpochRecording:
         self.files, self.hashes, self.fields = {}, {}, {}
         self.rows, self.step_states, self.written = [], [], 0
 
-    def add(self, arrays, state):
-        """Append one step: ``arrays`` (numpy, one row per sample) and the head's start state."""
-        size = sum(a.nbytes for a in arrays.values()) + RNG_STEP_BYTES
+    def add(self, arrays, state=None):
+        """Append one step: ``arrays`` (numpy, one row per sample) and, for a training step,
+        the random-number state the head starts it from."""
+        size = sum(a.nbytes for a in arrays.values()) + RNG_STEP_BYTES * (state is not None)
         if self.written + size > self.budget:
             raise ReplayEntryError(f"the epoch needs more than the {mib(self.budget)} left under "
                                    "TRAINER.FVGPT.REPLAY_MAX_BYTES")
@@ -205,14 +243,15 @@ class EpochRecording:
             self.hashes[name].update(data)
         self.written += size
         self.rows.append(int(next(iter(arrays.values())).shape[0]))
-        self.step_states.append(_portable(state))
+        if state is not None:
+            self.step_states.append(_portable(state))
 
     def finish(self, end_state, end_generators, class_features_sha256, start_digest):
         for name, f in self.files.items():
             f.close()
             self.fields[name].update(bytes=os.path.getsize(f.name), sha256=self.hashes[name].hexdigest())
         rng_path = os.path.join(self.tmp, RNG_FILE)
-        torch.save({"steps": self.step_states, "end": _portable(end_state),
+        torch.save({"steps": _stacked(self.step_states), "end": _portable(end_state),
                     "end_generators": end_generators}, rng_path)
         manifest = {"format": FORMAT, "start": start_digest, "rows": self.rows,
                     "fields": self.fields, "class_features_sha256": class_features_sha256,
@@ -229,10 +268,11 @@ class EpochRecording:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class EpochReplay:
-    """A complete, checked entry: per step a batch for ``FVGPTTrainer.forward_backward``."""
+class EntryReader:
+    """A complete, checked entry: its fields read (each file once, checked), its random-number
+    states loaded."""
 
-    def __init__(self, folder, start_digest, class_features_sha256, train_items):
+    def __init__(self, folder, start_digest, class_features_sha256):
         path = os.path.join(folder, MANIFEST)
         if not os.path.isfile(path):
             raise ReplayEntryError(f"{path} is missing (a partial entry)")
@@ -245,48 +285,92 @@ class EpochReplay:
             raise ReplayEntryError(f"{path} belongs to another format or start state")
         if manifest["class_features_sha256"] != class_features_sha256:
             raise ReplayEntryError(f"{path} was recorded with other class features")
-        self.rows = manifest["rows"]
+        self.path, self.rows = path, manifest["rows"]
         self.arrays = {}
         for name, field in manifest["fields"].items():
-            self.arrays[name] = self._checked_memmap(os.path.join(folder, f"{name}.bin"), field)
-        rng_path = os.path.join(folder, RNG_FILE)
-        self._check_file(rng_path, manifest["rng"])
-        rng = torch.load(rng_path, weights_only=True)
-        self.step_states = [_restorable(s) for s in rng["steps"]]
+            self.arrays[name] = self._checked_array(os.path.join(folder, f"{name}.bin"), field)
+        rng = torch.load(io.BytesIO(self._check_file(os.path.join(folder, RNG_FILE), manifest["rng"])),
+                         weights_only=True)
+        self.step_states = _unstacked(rng["steps"])
         self.end_state, self.end_generators = _restorable(rng["end"]), rng["end_generators"]
-        if set(self.arrays) != set(FIELDS) or len(self.step_states) != len(self.rows):
-            raise ReplayEntryError(f"{path} lists other fields or steps than it holds")
         self.bytes = folder_bytes(folder)
-        self.train_items = train_items
 
     @staticmethod
     def _check_file(path, field):
+        """The file's bytes, checked against its size and SHA-256 in the manifest."""
         if not os.path.isfile(path) or os.path.getsize(path) != field["bytes"]:
             raise ReplayEntryError(f"{path} is missing or has another size than its manifest says")
-        if file_sha256(path) != field["sha256"]:
+        data = bytearray(field["bytes"])
+        with open(path, "rb") as f:
+            f.readinto(data)
+        if hashlib.sha256(data).hexdigest() != field["sha256"]:
             raise ReplayEntryError(f"{path} does not match its SHA-256 in the manifest (damaged)")
+        return data
 
-    def _checked_memmap(self, path, field):
-        self._check_file(path, field)
+    def _checked_array(self, path, field):
+        data = self._check_file(path, field)
         dtype, row_shape = np.dtype(field["dtype"]), tuple(field["row_shape"])
         n = sum(self.rows)
         if field["bytes"] != n * dtype.itemsize * int(np.prod(row_shape, dtype=np.int64)):
             raise ReplayEntryError(f"{path} does not hold {n} rows of {row_shape} {dtype}")
-        if n == 0:
-            return np.zeros((0, *row_shape), dtype)
-        return np.memmap(path, dtype=dtype, mode="r", shape=(n, *row_shape))
+        return np.frombuffer(data, dtype=dtype).reshape(n, *row_shape)
 
     def __len__(self):
         return len(self.rows)
 
-    def __iter__(self):
+    def steps(self):
+        """Per step, {field: tensor of its rows}."""
         start = 0
-        for step, n in enumerate(self.rows):
-            rows = {name: torch.from_numpy(np.array(a[start:start + n])) for name, a in self.arrays.items()}
+        for n in self.rows:
+            yield {name: torch.from_numpy(a[start:start + n].copy()) for name, a in self.arrays.items()}
             start += n
+
+
+class EpochReplay(EntryReader):
+    """A training epoch's entry: per step a batch for ``FVGPTTrainer.forward_backward``."""
+
+    def __init__(self, folder, start_digest, class_features_sha256, train_items):
+        super().__init__(folder, start_digest, class_features_sha256)
+        if set(self.arrays) != set(FIELDS) or len(self.step_states) != len(self.rows):
+            raise ReplayEntryError(f"{self.path} lists other fields or steps than it holds")
+        self.train_items = train_items
+
+    def __iter__(self):
+        for step, rows in enumerate(self.steps()):
             yield {"replay_step": step, "replayed": rows,
                    "impath": [self.train_items[i].impath for i in rows["index"].tolist()],
                    "mask_substituted": rows["substituted"]}
+
+
+class EvaluationImage:
+    """The image tensor under ``key`` of an evaluation batch (``img``; D_fg's ``img_fg``):
+    when recording, ``ReplayCache.inference_inputs`` records the backbone outputs computed from
+    ``tensor``; when replaying, ``outputs`` holds them and no image was read."""
+
+    def __init__(self, key, tensor=None, outputs=None):
+        self.key, self.tensor, self.outputs = key, tensor, outputs
+
+    def to(self, device):
+        if self.outputs is not None:
+            return EvaluationImage(self.key, outputs={k: v.to(device) for k, v in self.outputs.items()})
+        return EvaluationImage(self.key, tensor=self.tensor.to(device))
+
+
+class EvaluationReplay(EntryReader):
+    """An evaluation pass's entry: per batch its labels and, per image key, the backbone outputs."""
+
+    def __init__(self, folder, start_digest, class_features_sha256, n_images):
+        super().__init__(folder, start_digest, class_features_sha256)
+        if "label" not in self.arrays or sum(self.rows) != n_images:
+            raise ReplayEntryError(f"{self.path} does not hold the labels of {n_images} images")
+
+    def __iter__(self):
+        for rows in self.steps():
+            batch = {"label": rows.pop("label")}
+            for name, value in rows.items():
+                key, output = name.split(".", 1)
+                batch.setdefault(key, EvaluationImage(key, outputs={})).outputs[output] = value
+            yield batch
 
 
 class ReplayCache:
@@ -304,6 +388,7 @@ class ReplayCache:
                 atomic_write_text(key_file, json.dumps({"sha256": digest, **key}, indent=1, default=str))
         self.recording = None
         self.replay_step_states = None
+        self.evaluation_calls = None  # {image key: outputs} of a recording pass's batch
 
     @classmethod
     def for_trainer(cls, trainer):
@@ -322,11 +407,11 @@ class ReplayCache:
         generators = trainer.sampler_state(0)["generators"]
         start = state_digest(rng_state(), generators)
         entry = os.path.join(self.key_folder, f"epoch{trainer.epoch}-{start[:24]}")
-        class_sha = hashlib.sha256(
-            trainer.backbone.class_features.float().cpu().numpy().tobytes()).hexdigest()
-        replay = self._open(entry, start, class_sha, trainer.dm.dataset.train_x)
+        class_sha = class_features_sha256(trainer)
+        what = f"epoch {trainer.epoch + 1}"
+        replay = self._open(entry, what, lambda: EpochReplay(entry, start, class_sha,
+                                                             trainer.dm.dataset.train_x))
         if replay is not None:
-            print(f"Replay cache: replaying epoch {trainer.epoch + 1} from {entry} ({mib(replay.bytes)})")
             loader, trainer.train_loader_x = trainer.train_loader_x, replay
             self.replay_step_states = replay.step_states
             try:
@@ -336,7 +421,7 @@ class ReplayCache:
             restore_rng_state(replay.end_state)
             trainer.load_sampler_state({"generators": replay.end_generators})
             return
-        self.recording = self._start_recording(entry, trainer)
+        self.recording = self._start_recording(entry, what)
         try:
             yield
         except BaseException:
@@ -345,35 +430,43 @@ class ReplayCache:
             self.recording = None
             raise
         if self.recording is not None:
-            self._finish(trainer, start, class_sha)
+            recording, self.recording = self.recording, None
+            self._finish(recording, what, start, class_sha, trainer.sampler_state(0)["generators"])
 
-    def _open(self, entry, start, class_sha, train_items):
+    def evaluation(self, trainer, name, loader):
+        """``loader`` of an evaluation pass (deterministic views), its backbone outputs recorded
+        under ``name`` or replayed (``EvaluationPass``); ``loader`` itself when inactive."""
+        return EvaluationPass(self, trainer, name, loader) if self.folder else loader
+
+    def _open(self, entry, what, read):
+        """``read()`` of the complete entry ``entry``, or None (missing; unusable: removed)."""
         if not os.path.isdir(entry):
             return None
         try:
-            return EpochReplay(entry, start, class_sha, train_items)
+            replay = read()
         except (ReplayEntryError, OSError, RuntimeError) as err:
-            print(f"Replay cache: {entry} is unusable ({err}); removing it and recording the "
-                  "epoch again.")
+            print(f"Replay cache: {entry} is unusable ({err}); removing it and recording "
+                  f"{what} again.")
             shutil.rmtree(entry, ignore_errors=True)
             return None
+        print(f"Replay cache: replaying {what} from {entry} ({mib(replay.bytes)})")
+        return replay
 
-    def _start_recording(self, entry, trainer):
+    def _start_recording(self, entry, what):
         self._remove_dead_partials(entry)
         used = folder_bytes(self.folder)
         left = self.max_bytes - used
         if left <= 0:
             print(f"Replay cache: {self.folder} holds {mib(used)}, the limit "
-                  f"TRAINER.FVGPT.REPLAY_MAX_BYTES is {mib(self.max_bytes)}: epoch "
-                  f"{trainer.epoch + 1} runs uncached and is not recorded. Raise the limit or "
-                  "remove old entries (each <key>/ folder has a key.json saying what it holds).")
+                  f"TRAINER.FVGPT.REPLAY_MAX_BYTES is {mib(self.max_bytes)}: {what} runs "
+                  "uncached and is not recorded. Raise the limit or remove old entries (each "
+                  "<key>/ folder has a key.json saying what it holds).")
             return None
-        return EpochRecording(entry, left)
+        return EntryWriter(entry, left)
 
-    def _finish(self, trainer, start, class_sha):
-        recording, self.recording = self.recording, None
-        recording.finish(rng_state(), trainer.sampler_state(0)["generators"], class_sha, start)
-        print(f"Replay cache: recorded epoch {trainer.epoch + 1} in {recording.final} "
+    def _finish(self, recording, what, start, class_sha, generators):
+        recording.finish(rng_state(), generators, class_sha, start)
+        print(f"Replay cache: recorded {what} in {recording.final} "
               f"({mib(folder_bytes(recording.final))}); the cache holds "
               f"{mib(folder_bytes(self.folder))} of at most {mib(self.max_bytes)}")
 
@@ -413,6 +506,82 @@ class ReplayCache:
                 self.recording.discard()
                 self.recording = None
         return inputs
+
+    def inference_inputs(self, image, compute):
+        """The backbone outputs of one evaluation call: recorded ones for a replayed
+        ``EvaluationImage``, else ``compute(tensor)`` (recorded for a recording pass's)."""
+        if not isinstance(image, EvaluationImage):
+            return compute(image)
+        if image.outputs is not None:
+            return image.outputs
+        outputs = compute(image.tensor)
+        if self.evaluation_calls is not None:
+            self.evaluation_calls[image.key] = {k: v.cpu().numpy() for k, v in outputs.items()}
+        return outputs
+
+
+class EvaluationPass:
+    """An evaluation loader (no random views) whose backbone outputs are recorded, or replayed.
+
+    An entry ``eval-<name>-<start>-<images>`` is keyed, beyond the cache key, by the random
+    state the pass starts from and by the evaluated images (paths, labels, sizes and
+    modification times). The recording pass hands the loop its batches with the images under
+    ``img`` / ``img_fg`` as ``EvaluationImage``s; the replaying one reads no image and hands
+    the recorded labels and outputs, then sets the random state the recording pass ended in
+    (a loader draws a seed when it starts).
+    """
+
+    def __init__(self, cache, trainer, name, loader):
+        self.cache, self.name, self.loader = cache, name, loader
+        self.class_sha = class_features_sha256(trainer)
+        items = [[item.impath, int(item.label), _file_stamp(item.impath)]
+                 for item in loader.dataset.data_source]
+        self.n_images = len(items)
+        self.images = key_digest(items)
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        cache, what = self.cache, f"the evaluation pass {self.name}"
+        start = state_digest(rng_state(), {})
+        entry = os.path.join(cache.key_folder, f"eval-{self.name}-{start[:16]}-{self.images[:16]}")
+        replay = cache._open(entry, what, lambda: EvaluationReplay(entry, start, self.class_sha,
+                                                                   self.n_images))
+        if replay is not None:
+            yield from replay
+            restore_rng_state(replay.end_state)
+            return
+        recording = cache._start_recording(entry, what)
+        try:
+            for batch in self.loader:
+                if recording is None:
+                    yield batch
+                    continue
+                tagged = {k: EvaluationImage(k, tensor=v) if k in EVALUATION_IMAGES else v
+                          for k, v in batch.items()}
+                cache.evaluation_calls = {}
+                yield tagged
+                calls, cache.evaluation_calls = cache.evaluation_calls, None
+                arrays = {f"{key}.{name}": array for key, outputs in calls.items()
+                          for name, array in outputs.items()}
+                arrays["label"] = batch["label"].cpu().numpy()
+                try:
+                    if set(calls) != set(EVALUATION_IMAGES) & set(batch):
+                        raise ReplayEntryError("the loop did not evaluate every image of a batch")
+                    recording.add(arrays)
+                except ReplayEntryError as err:
+                    print(f"Replay cache: stopped recording ({err}); {what} goes on uncached.")
+                    recording.discard()
+                    recording = None
+        except BaseException:
+            if recording is not None:
+                recording.discard()
+            raise
+        finally:
+            cache.evaluation_calls = None
+        if recording is not None:
+            cache._finish(recording, what, start, self.class_sha, {})
 
 
 def _pid_alive(pid):

@@ -226,8 +226,22 @@ class FVGPTTrainer(ReportsForegroundShift, ResumableTrainerX):
         check_same_training_images(own, self.cfg.TRAINER.FVGPT.BACKBONE_DIR)
 
     def test(self, split=None):
+        """Dassl's test; with a replay cache its backbone outputs are recorded or replayed."""
         self.require_backbone()
-        return super().test(split)
+        if not self.replay.folder:  # an evaluation-only run: no before_train
+            self.replay = ReplayCache.for_trainer(self)
+        loaders = self.val_loader, self.test_loader
+        self.val_loader, self.test_loader = (
+            loader and self.evaluation_batches(name, loader)
+            for name, loader in zip(("val", "test"), loaders))
+        try:
+            return super().test(split)
+        finally:
+            self.val_loader, self.test_loader = loaders
+
+    def evaluation_batches(self, name, loader):
+        """The batches of the evaluation pass ``name`` (fvgpt.replay)."""
+        return self.replay.evaluation(self, f"{name}-{self.test_branch}", loader)
 
     def check_inputs(self):
         """The backbone, its classes and training images, and the training masks."""
@@ -293,7 +307,9 @@ class FVGPTTrainer(ReportsForegroundShift, ResumableTrainerX):
     @torch.no_grad()
     def model_inference(self, image):
         """Base classes: z_FDC; new classes: z_PC (``self.test_branch``; the two never mix)."""
-        return self.model(image, self.test_branch)
+        model, branch = self.model, self.test_branch
+        inputs = self.replay.inference_inputs(image, lambda x: model.test_inputs(x, branch))
+        return model.test_logits(inputs, branch)
 
     def load_model(self, directory, epoch=None):
         """Load a saved ``fvgpt_head`` (epoch None: ``saved_checkpoint``'s rule)."""

@@ -14,8 +14,9 @@ output/world_benchmark/world0), trained there if missing. Writes ``ablation.md``
 Every run uses ``--fg-fill`` (default black, as the main job); the ``fill`` group compares the
 two foreground views (TRAINER.FVGPT.FG_FILL). The variants of one seed replay the frozen
 backbone's outputs recorded by the first of them (``--replay-cache``, default
-``<output>/replay_cache``; docs/replay.md): the same numbers, bit for bit, as without
-(``--replay-cache ""``), in a fraction of the time.
+``<output>/replay_cache``; docs/replay.md), and every run is a call of train.py's ``main`` in
+this process (``--processes``: a process each): the same numbers, bit for bit, as without
+(``--replay-cache "" --processes``), in a fraction of the time.
 """
 import argparse
 import os
@@ -38,8 +39,10 @@ def main(argv=None):
                         help="where the CoOp backbone runs are (the main job's output)")
     parser.add_argument("--groups", nargs="+", choices=ablation.GROUPS, help="only these groups")
     parser.add_argument("--variants", nargs="+", help="only these variants (by name)")
-    parser.add_argument("--replay-cache", help='TRAINER.FVGPT.REPLAY_CACHE of the training runs '
+    parser.add_argument("--replay-cache", help='TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT runs '
                         '(default <output>/replay_cache; "" = off)')
+    parser.add_argument("--processes", action="store_true",
+                        help="each run a python train.py process (default: all in this one)")
     args = parser.parse_args(argv)
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
     if args.replay_cache is None:
@@ -58,7 +61,7 @@ def main(argv=None):
             args.root, args.output, os.path.abspath(args.backbone_output), name, opts, args.seeds,
             world_seed=args.world_seed, fg_fill=args.fg_fill, opts=args.opts,
             replay_cache=args.replay_cache and os.path.abspath(args.replay_cache))
-        results = [ablation.run_variant(sweep, seed) for seed in args.seeds]
+        results = [ablation.run_variant(sweep, seed, not args.processes) for seed in args.seeds]
         per_seed[name] = [{"base": r["base"]["accuracy"], "new": r["new"]["accuracy"],
                            "d_fg": r["base"]["d_fg"]} for r in results]
     rows = summarise(per_seed)

@@ -7,7 +7,7 @@
 # xd test: <target dataset> <seed>; then yacs options for train.py.
 # Environment: DATA (the data folder), OUTPUT (default output/<protocol>), CFG (one config
 # name for the run and its backbone, as sweeps.run --config), D_FG=False (base2new: no D_fg,
-# as --no-d-fg), REPLAY_CACHE (FVG-PT training runs; "" = off, as --replay-cache).
+# as --no-d-fg), REPLAY_CACHE (FVG-PT runs; "" = off, as --replay-cache).
 # DATA_LAYOUT=coop (default): every data set under one ${DATA} (CoOp's DATASETS.md), --root ${DATA}.
 # DATA_LAYOUT=fvgpt: the authors' download (JREion/FVG-PT docs/DATASETS.md), one parent folder
 # per data set with mask/ beside the data set's folder; --root is that parent, as in their
@@ -81,9 +81,6 @@ if [ "${STAGE}" = train ]; then
     if [ "${TRAIN_CLASSES}" = base ] && [ "${D_FG:-True}" = True ]; then
         OPTS+=(TEST.FOREGROUND_SHIFT_INDEX True)  # D_fg on the base test set: needs its masks
     fi
-    if [ "${TRAINER}" != "${BACKBONE}" ] && [ -n "${REPLAY_CACHE}" ]; then
-        OPTS+=(TRAINER.FVGPT.REPLAY_CACHE "${REPLAY_CACHE}")  # docs/replay.md
-    fi
 else
     # No --load-epoch: train.py loads the best-validation checkpoint where the run saved one,
     # else its last epoch (the log names the file).
@@ -92,6 +89,9 @@ else
     if [ "${PROTOCOL}" = xd ] && [ "${TRAINER}" != "${BACKBONE}" ] && [ "${DATASET}" != imagenet ]; then
         OPTS+=(TRAINER.FVGPT.TEST_BRANCH pc)  # z_PC on a target; on ImageNet auto picks z_FDC
     fi
+fi
+if [ "${TRAINER}" != "${BACKBONE}" ] && [ -n "${REPLAY_CACHE}" ]; then
+    OPTS+=(TRAINER.FVGPT.REPLAY_CACHE "${REPLAY_CACHE}")  # docs/replay.md
 fi
 
 if [ -f "${DIR}/result.json" ]; then  # the done marker, as for python -m sweeps.run

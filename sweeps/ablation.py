@@ -4,8 +4,9 @@ switched off by TRAINER.FVGPT.ABLATION, and lambda_d / tau sweeps; base-to-new.
 A variant is a world sweep (``sweeps.plan.world_sweep``) of CoOp whose FVG-PT runs get the
 variant's options (``fvgpt_opts``) and go to the variant's folder, on the CoOp backbone runs
 of another folder (``backbone_output``, the main job's world 0 by default). The variants of
-one seed train on the frozen backbone's outputs recorded by the first of them
-(TRAINER.FVGPT.REPLAY_CACHE; docs/replay.md): the same numbers, bit for bit, as without.
+one seed train and are tested on the frozen backbone's outputs recorded by the first of them
+(TRAINER.FVGPT.REPLAY_CACHE; docs/replay.md), all in one process: the same numbers, bit for
+bit, as without.
 CLI: scripts/ablation.py; scripts/mask_sources.py runs mask sources as variants.
 """
 import os
@@ -82,11 +83,12 @@ def variant_sweep(root, output, backbone_output, name, variant_opts, seeds, worl
                        fvgpt_opts=list(variant_opts), backbone_output=backbone_output)
 
 
-def run_variant(sweep, seed):
+def run_variant(sweep, seed, in_process=True):
     """A variant's CoOp backbone run (trained if missing), then its FVG-PT base (trained) and
-    new (evaluated) runs on one seed; returns {split: result} of the FVG-PT runs."""
+    new (evaluated) runs on one seed, in this process unless ``in_process`` is False
+    (``run_watched``); returns {split: result} of the FVG-PT runs."""
     progress = Progress(["CoOp", "FVGPT_CoOp"], [seed])
     runs = [run_of(sweep, trainer, split, seed)
             for trainer, split in (("CoOp", "base"), ("FVGPT_CoOp", "base"), ("FVGPT_CoOp", "new"))]
-    results = [run_watched(sweep, run, progress) for run in runs]
+    results = [run_watched(sweep, run, progress, in_process=in_process) for run in runs]
     return {"base": results[1], "new": results[2]}

@@ -130,7 +130,7 @@ class Sweep:
     shots: int = 16
     config: str = None  # one config name for every trainer instead of the registry's choice
     opts: list = field(default_factory=list)  # yacs options added to every run, last
-    # TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT training runs (docs/replay.md); "" = off, None =
+    # TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT runs (docs/replay.md); "" = off, None =
     # <folder above output>/replay_cache, shared by the sweeps of one output folder (variants)
     replay_cache: str = None
     d_fg: bool = True  # D_fg on the base test set in the base-class runs (base2new, world)
@@ -349,11 +349,11 @@ def _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt, opt
         return Run(name, args, list(run_deps), backbone, trainer, method, dataset, seed, split,
                    folder)
 
+    cache = ["TRAINER.FVGPT.REPLAY_CACHE", sweep.replay_cache] if fvgpt and sweep.replay_cache else []
     train_opts = list(opts)
     if sweep.d_fg and protocol.train_classes == "base":
         train_opts += D_FG_OPTS
-    if fvgpt and sweep.replay_cache:
-        train_opts += ["TRAINER.FVGPT.REPLAY_CACHE", sweep.replay_cache]
+    train_opts += cache
     if backbone == ZERO_SHOT:
         train = run(protocol.train_stage, train_dataset, protocol.train_split,
                     protocol.train_classes, ["--eval-only"], train_opts, deps)
@@ -372,7 +372,7 @@ def _method_runs(sweep, backbone, seed, train_dataset, test_datasets, fvgpt, opt
         branch = (["TRAINER.FVGPT.TEST_BRANCH", "pc"]
                   if fvgpt and sweep.protocol == "xd" and dataset != XD_SOURCE else [])
         tests.append(run(protocol.test_stage, dataset, protocol.test_split, protocol.test_classes,
-                         ["--eval-only", *load], list(opts) + branch, test_deps))
+                         ["--eval-only", *load], list(opts) + branch + cache, test_deps))
     return [train] + tests
 
 

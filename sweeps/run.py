@@ -44,7 +44,7 @@ def build_parser():
                         help="base2new: do not measure D_fg on the base test set in the "
                              "base-class runs (it needs masks of the test images)")
     parser.add_argument("--replay-cache", default=None,
-                        help="TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT training runs: variant sweeps "
+                        help="TRAINER.FVGPT.REPLAY_CACHE of the FVG-PT runs: variant sweeps "
                              "of one backbone replay its recorded outputs exactly (docs/replay.md); "
                              'default <folder above --output>/replay_cache, "" = off')
     parser.add_argument("--executor", choices=["sequential", "parallel", "slurm"],

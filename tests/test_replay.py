@@ -13,7 +13,7 @@ import torch
 from conftest import train_py_command
 from dassl.config import get_cfg_default
 from fvgpt.config import add_project_config
-from fvgpt.replay import (EpochRecording, EpochReplay, ReplayCache, ReplayEntryError, config_key,
+from fvgpt.replay import (EntryWriter, EpochReplay, ReplayCache, ReplayEntryError, config_key,
                           rng_state)
 from test_resume import batch_losses, final_state, run, run_and_kill
 
@@ -78,6 +78,9 @@ def assert_replayed_exactly(tmp, logs):
     assert "Replay cache: replaying epoch 1" in logs["replayed"]
     assert "Replay cache: replaying epoch 2" in logs["replayed"]
     assert "Replay cache: recorded" not in logs["replayed"]
+    # the final test reads no image either (its D_fg passes: test_coop_variant_...)
+    assert "Replay cache: recorded the evaluation pass test-fdc" in logs["record"]
+    assert "Replay cache: replaying the evaluation pass test-fdc" in logs["replayed"]
     for epoch in (1, 2):
         assert batch_losses(logs["replayed"], epoch) == batch_losses(logs["uncached"], epoch) != []
     assert_same_run(tmp / "variant_replayed", tmp / "variant_uncached")
@@ -86,6 +89,7 @@ def assert_replayed_exactly(tmp, logs):
 def test_coop_variant_replayed_is_bit_identical_to_uncached(coop):
     tmp, _, logs, _ = coop
     assert_replayed_exactly(tmp, logs)
+    assert "replaying the evaluation pass foreground_shift-fdc" in logs["replayed"]  # D_fg
 
 
 def test_coop_variant_replayed_under_real_dassl(world_root, small_clip, coop_run, tmp_path,
@@ -154,7 +158,7 @@ def test_key_covers_views_and_outputs_not_the_heads_settings():
 
 
 def record_one_step(folder, budget=2 ** 20):
-    recording = EpochRecording(str(folder / "epoch0-x"), budget)
+    recording = EntryWriter(str(folder / "epoch0-x"), budget)
     arrays = {name: np.zeros((2, 3), np.float32) for name in ("fdc", "logits", "logits_fg",
                                                               "logits_clip")}
     arrays.update(area=np.ones(2, np.float32), label=np.arange(2), index=np.arange(2),
@@ -176,7 +180,7 @@ def test_recording_stops_at_the_disk_limit(tmp_path, capsys):
     with pytest.raises(ReplayEntryError, match="REPLAY_MAX_BYTES"):
         record_one_step(tmp_path, budget=100)
     cache = ReplayCache(str(tmp_path), max_bytes=1, key={"k": 1})
-    assert cache._start_recording(str(tmp_path / "entry"), type("T", (), {"epoch": 0})) is None
+    assert cache._start_recording(str(tmp_path / "entry"), "epoch 1") is None
     assert "runs uncached and is not recorded" in capsys.readouterr().out
 
 

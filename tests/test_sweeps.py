@@ -47,11 +47,11 @@ def test_base2new_plan_chains_each_backbone_into_fvgpt(tmp_path):
     assert runs["test_new/eurosat/shots_16/CoOp/vit_b16_ep20/seed2"].deps == [coop]
     assert runs[fvgpt].deps == [coop]
     assert str(tmp_path / coop) in runs[fvgpt].args  # TRAINER.FVGPT.BACKBONE_DIR
-    # variant sweeps beside this one replay the backbone outputs its FVG-PT training runs record
-    replay = ["TRAINER.FVGPT.REPLAY_CACHE", str(tmp_path.parent / "replay_cache")]
-    assert " ".join(replay) in " ".join(runs[fvgpt].args)
+    # variant sweeps beside this one replay the backbone outputs its FVG-PT runs record
+    replay = " ".join(["TRAINER.FVGPT.REPLAY_CACHE", str(tmp_path.parent / "replay_cache")])
     test = runs["test_new/eurosat/shots_16/FVGPT_CoOp/vit_b16_ep20/seed2"]
-    assert "TRAINER.FVGPT.REPLAY_CACHE" not in runs[coop].args + test.args
+    assert replay in " ".join(runs[fvgpt].args) and replay in " ".join(test.args)
+    assert "TRAINER.FVGPT.REPLAY_CACHE" not in runs[coop].args
     assert test.deps == [fvgpt] and "--load-epoch" not in test.args  # the last epoch
     # D_fg on the base test set in every base-class run, none in the new-class ones
     assert "TEST.FOREGROUND_SHIFT_INDEX True" in " ".join(runs[coop].args)
