@@ -1,5 +1,6 @@
 """One run at a time in the foreground, as the FG-World scripts run theirs: skipped when done,
-else train.py with a status line (epoch, batch) and an estimate of the time left for the job."""
+else train.py (in this process, or as a process of its own) with a status line (epoch, batch)
+and an estimate of the time left for the job."""
 import os
 import re
 import subprocess
@@ -58,7 +59,7 @@ class Progress:
         return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
 
 
-def run_watched(sweep, run, progress, show_result=True, in_process=False):
+def run_watched(sweep, run, progress, show_result=True, in_process=True):
     """Run ``run`` of ``sweep`` unless its result.json reads; return its result.
 
     ``show_result=False`` prints no accuracy (the regime checks train CoOp's base runs but

@@ -5,8 +5,10 @@ A world is FG-World generated with one generator seed (world K in ``<root>/world
 runs in ``<output>/world<K>``, laid out by ``sweeps.plan.world_sweep``:
 ``<trainer>/<base|new>/seed<S>``). For each world, first the regime checks (a)-(d) of
 ``sweeps.regime`` on the val split, without FVG-PT (is this world in the regime the paper
-targets?); then every run on the test split. Every run is a plain ``train.py`` call; a run is
-done when its ``result.json`` reads, so an interrupted job picks up where it stopped.
+targets?); then every run on the test split. Every run is a call of train.py's ``main`` in the
+job's process (``sweeps.watch.run_watched``: the numbers of separate ``python train.py``
+processes); a run is done when its ``result.json`` reads, so an interrupted job picks up
+where it stopped.
 
 ``report`` and ``write_outputs`` make, from the job's summary, ``report.md`` (the table over
 worlds with the spread across worlds and across training seeds kept apart, the regime checks
