@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -13,9 +14,10 @@ from fvgpt.backbones.registry import BACKBONES
 from fvgpt.results import read_run
 from fvgpt.world.generate import ensure_world
 from local_slurm import ClusterUnavailable, LocalSlurm
-from sweeps.plan import Sweep, expand, world_sweep
+from sweeps.plan import Sweep, expand, run_of, world_sweep
 from sweeps.run import main as run_main
 from sweeps.tables import main as tables_main
+from sweeps.watch import Progress, run_watched
 
 
 def cli(capsys, main, *args):
@@ -328,3 +330,16 @@ def test_a_sweep_json_of_one_sweep_is_read_from_where_the_folder_is(tmp_path):
         {"protocol": "base2new", "backbones": ["CoOp"], "datasets": ["dtd"], "seeds": [1],
          "root": "/data", "output": "/elsewhere/old", "shots": 16, "config": None, "opts": []}))
     assert Sweep.load(str(tmp_path)).output == str(tmp_path)
+
+
+def test_a_run_failing_in_the_jobs_process_ends_the_job_with_its_message(world_root, tmp_path):
+    """The FG-World scripts run train.py's main in their own process: a failed run stops the
+    job with its command and message, and leaves stdout as it was."""
+    sweep = world_sweep(str(world_root), str(tmp_path), 0, ["CoOp"], [1],
+                        opts=["TRAINER.COOP.NO_SUCH_KEY", "1"])
+    stdout = sys.stdout
+    with pytest.raises(SystemExit) as failed:
+        run_watched(sweep, run_of(sweep, "CoOp", "base", 1), Progress(["CoOp"], [1]))
+    message = str(failed.value.code)
+    assert "train.py --root" in message and "failed" in message and "NO_SUCH_KEY" in message
+    assert sys.stdout is stdout
