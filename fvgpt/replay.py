@@ -42,7 +42,7 @@ from .checkpoints import atomic_write_text
 from .clip_loader import resolve_clip_path
 from .dassl_backend import engine_description
 from .losses import foreground_area
-from .masks import mask_path_for
+from .masks import MaskError, mask_path_for
 from .resume import restore_rng_state, rng_state
 
 FORMAT = 3
@@ -83,6 +83,20 @@ def _file_stamp(path):
     return [st.st_size, st.st_mtime_ns]
 
 
+def image_stamps(items, cfg):
+    """Per data item: its image path, label, and the size and modification time of its image
+    and of its mask (TRAINER.FVGPT.MASK_ROOT, MASK_EXT)."""
+    fv = cfg.TRAINER.FVGPT
+    stamps = []
+    for item in items:
+        try:
+            mask = _file_stamp(mask_path_for(item.impath, cfg.DATASET.ROOT, fv.MASK_ROOT, fv.MASK_EXT))
+        except MaskError:  # outside DATASET.ROOT: it has no mask
+            mask = None
+        stamps.append([item.impath, int(item.label), _file_stamp(item.impath), mask])
+    return stamps
+
+
 def _sources_sha256(*folders):
     """SHA-256 of the Python sources under ``folders`` (the code that makes views and outputs)."""
     digest = hashlib.sha256()
@@ -110,10 +124,8 @@ def replay_key(trainer):
     backbone checkpoint's and the CLIP file's SHA-256, each training image's and mask's size and
     modification time, the classes, device, thread count, library versions and the sources of
     fvgpt, clip and the Dassl engine."""
-    cfg, fv = trainer.cfg, trainer.cfg.TRAINER.FVGPT
-    data = [[item.impath, int(item.label), _file_stamp(item.impath),
-             _file_stamp(mask_path_for(item.impath, cfg.DATASET.ROOT, fv.MASK_ROOT))]
-            for item in trainer.dm.dataset.train_x]
+    cfg = trainer.cfg
+    data = image_stamps(trainer.dm.dataset.train_x, cfg)
     clip_path = resolve_clip_path(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CLIP_CACHE_DIR)
     return {
         "format": FORMAT, "config": config_key(cfg), "training_data": data,
@@ -524,8 +536,8 @@ class EvaluationPass:
     """An evaluation loader (no random views) whose backbone outputs are recorded, or replayed.
 
     An entry ``eval-<name>-<start>-<images>`` is keyed, beyond the cache key, by the random
-    state the pass starts from and by the evaluated images (paths, labels, sizes and
-    modification times). The recording pass hands the loop its batches with the images under
+    state the pass starts from and by the evaluated images (``image_stamps``: paths, labels,
+    sizes and modification times of images and masks). The recording pass hands the loop its batches with the images under
     ``img`` / ``img_fg`` as ``EvaluationImage``s; the replaying one reads no image and hands
     the recorded labels and outputs, then sets the random state the recording pass ended in
     (a loader draws a seed when it starts).
@@ -534,8 +546,7 @@ class EvaluationPass:
     def __init__(self, cache, trainer, name, loader):
         self.cache, self.name, self.loader = cache, name, loader
         self.class_sha = class_features_sha256(trainer)
-        items = [[item.impath, int(item.label), _file_stamp(item.impath)]
-                 for item in loader.dataset.data_source]
+        items = image_stamps(loader.dataset.data_source, trainer.cfg)
         self.n_images = len(items)
         self.images = key_digest(items)
 

@@ -14,7 +14,7 @@ from conftest import train_py_command
 from dassl.config import get_cfg_default
 from fvgpt.config import add_project_config
 from fvgpt.replay import (EntryWriter, EpochReplay, ReplayCache, ReplayEntryError, config_key,
-                          rng_state)
+                          image_stamps, rng_state)
 from test_resume import batch_losses, final_state, run, run_and_kill
 
 EPOCHS = ["OPTIM.MAX_EPOCH", "2", "DATASET.SUBSAMPLE_CLASSES", "base"]
@@ -198,3 +198,18 @@ def test_replayed_step_hands_the_head_the_recorded_random_state(tmp_path):
     inputs = cache.head_inputs(batch, compute=None)
     assert torch.equal(torch.rand(4), expected)
     assert inputs["mask"].shape == (2, 1) and batch["impath"] == ["a", "a"]
+
+
+def test_a_changed_mask_changes_the_stamps_of_its_image(tmp_path):
+    """A test pass's entry is named by image_stamps: regenerated masks (here under MASK_EXT
+    .png) are a new entry, never the old outputs."""
+    image, mask = tmp_path / "cls" / "a.jpg", tmp_path / "mask" / "cls" / "a.png"
+    for path in (image, mask):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    cfg = project_cfg("DATASET.ROOT", str(tmp_path), "TRAINER.FVGPT.MASK_EXT", ".png")
+    item = type("Item", (), {"impath": str(image), "label": 3})
+    before = image_stamps([item], cfg)
+    assert before[0][3] is not None  # the .png mask was found
+    mask.write_bytes(b"xy")
+    assert image_stamps([item], cfg) != before
