@@ -20,6 +20,7 @@ process on the whole val split (10 images per class; CoOp's readers keep only 4 
 in their val). CLI: scripts/world_regime.py.
 """
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -96,8 +97,8 @@ def view_statistics(full, fg, labels):
 
 def measure_seed(sweep, seed, progress):
     """All numbers of checks (a)-(d) for one seed of a world's sweep (trains its CoOp base run
-    if missing)."""
-    coop = run_of(sweep, "CoOp", "base", seed)
+    if missing, also in a job whose backbones leave CoOp out)."""
+    coop = run_of(dataclasses.replace(sweep, backbones=["CoOp"]), "CoOp", "base", seed)
     run_watched(sweep, coop, progress, show_result=False)
     coop_dir = coop.out_dir(sweep)
     opts = list(sweep.opts) + ["TRAINER.FVGPT.FG_FILL", sweep.fg_fill]

@@ -7,6 +7,7 @@ import torch
 
 from conftest import REPO_ROOT
 from sweeps import regime
+from sweeps.plan import ZERO_SHOT, world_sweep
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "scripts"))
 import world_regime  # noqa: E402
@@ -68,3 +69,14 @@ def test_regime_checks_end_to_end_on_a_tiny_setting(world_root, small_clip, main
         table = f.read()
     assert "| ZeroshotCLIP | base |" in table and "| (d) segmenter masks |" in table
     assert os.path.isfile(out / "CoOp" / "base" / "seed1" / "result.json")  # the main job's run
+
+
+def test_regime_checks_of_a_job_without_coop_still_train_and_use_coop(world_root, small_clip,
+                                                                      main_job_output):
+    """The main job with --backbones PromptSRC: its regime checks still need CoOp's base run."""
+    sweep = world_sweep(str(world_root), str(main_job_output), 0, [ZERO_SHOT, "PromptSRC"], [1],
+                        opts=["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1",
+                              "MODEL.BACKBONE.NAME", small_clip])
+    checks = regime.check_regime(sweep)
+    assert [name[:3] for name, _, _ in checks] == ["(a)", "(b)", "(c)", "(d)"]
+    assert os.path.isfile(main_job_output / "CoOp" / "base" / "seed1" / "result.json")
