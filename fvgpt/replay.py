@@ -37,9 +37,8 @@ import PIL
 import torch
 import torchvision
 
-from . import run_folder
+from . import built_on, run_folder
 from .checkpoints import atomic_write_text
-from .clip_loader import resolve_clip_path
 from .dassl_backend import engine_description
 from .losses import foreground_area
 from .masks import MaskError, mask_path_for
@@ -64,14 +63,6 @@ HEAD_ONLY_KEYS = (
 OPTIM_KEPT = ("OPTIM.MAX_EPOCH",)  # the rest of OPTIM only steers the head
 # Where a run may write the cache without changing its numbers: not part of a run's settings.
 run_folder.ignore_keys("TRAINER.FVGPT.REPLAY_CACHE", "TRAINER.FVGPT.REPLAY_MAX_BYTES")
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _file_stamp(path):
@@ -126,12 +117,11 @@ def replay_key(trainer):
     fvgpt, clip and the Dassl engine."""
     cfg = trainer.cfg
     data = image_stamps(trainer.dm.dataset.train_x, cfg)
-    clip_path = resolve_clip_path(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CLIP_CACHE_DIR)
     return {
         "format": FORMAT, "config": config_key(cfg), "training_data": data,
         "classnames": list(trainer.dm.dataset.classnames),
         "backbone_checkpoint_sha256": trainer.backbone_meta["checkpoint_sha256"],
-        "clip_sha256": file_sha256(clip_path), "device": str(trainer.device),
+        "clip_sha256": built_on.clip_weights(cfg)["sha256"], "device": str(trainer.device),
         "torch_threads": torch.get_num_threads(), "engine": engine_description(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__,
@@ -183,8 +173,7 @@ def _unstacked(fields):
     """The ``_restorable`` states of ``_stacked(states)``."""
     if fields is None:
         return []
-    python = list(zip(*fields["python"][:1], fields["python"][1], *fields["python"][2:]))
-    numpy_ = list(zip(*fields["numpy"][:1], fields["numpy"][1], *fields["numpy"][2:]))
+    python, numpy_ = list(zip(*fields["python"])), list(zip(*fields["numpy"]))  # rows of each
     states = []
     for step, torch_state in enumerate(fields["torch"]):
         state = {"python": python[step], "numpy": numpy_[step], "torch": torch_state.clone()}
@@ -243,7 +232,7 @@ class EntryWriter:
         the random-number state the head starts it from."""
         size = sum(a.nbytes for a in arrays.values()) + RNG_STEP_BYTES * (state is not None)
         if self.written + size > self.budget:
-            raise ReplayEntryError(f"the epoch needs more than the {mib(self.budget)} left under "
+            raise ReplayEntryError(f"the entry needs more than the {mib(self.budget)} left under "
                                    "TRAINER.FVGPT.REPLAY_MAX_BYTES")
         for name, array in arrays.items():
             if name not in self.files:
@@ -262,12 +251,15 @@ class EntryWriter:
         for name, f in self.files.items():
             f.close()
             self.fields[name].update(bytes=os.path.getsize(f.name), sha256=self.hashes[name].hexdigest())
-        rng_path = os.path.join(self.tmp, RNG_FILE)
+        buffer = io.BytesIO()
         torch.save({"steps": _stacked(self.step_states), "end": _portable(end_state),
-                    "end_generators": end_generators}, rng_path)
+                    "end_generators": end_generators}, buffer)
+        rng = buffer.getvalue()
+        with open(os.path.join(self.tmp, RNG_FILE), "wb") as f:
+            f.write(rng)
         manifest = {"format": FORMAT, "start": start_digest, "rows": self.rows,
                     "fields": self.fields, "class_features_sha256": class_features_sha256,
-                    "rng": {"bytes": os.path.getsize(rng_path), "sha256": file_sha256(rng_path)}}
+                    "rng": {"bytes": len(rng), "sha256": hashlib.sha256(rng).hexdigest()}}
         atomic_write_text(os.path.join(self.tmp, MANIFEST), json.dumps(manifest, indent=1))
         try:
             os.rename(self.tmp, self.final)
@@ -386,7 +378,7 @@ class EvaluationReplay(EntryReader):
 
 
 class ReplayCache:
-    """``TRAINER.FVGPT.REPLAY_CACHE`` for one training run (inactive when the folder is "")."""
+    """``TRAINER.FVGPT.REPLAY_CACHE`` for one run (inactive when the folder is "")."""
 
     def __init__(self, folder="", max_bytes=0, key=None, device="cpu"):
         self.folder, self.max_bytes, self.device = folder, max_bytes, device
@@ -537,28 +529,25 @@ class EvaluationPass:
 
     An entry ``eval-<name>-<start>-<images>`` is keyed, beyond the cache key, by the random
     state the pass starts from and by the evaluated images (``image_stamps``: paths, labels,
-    sizes and modification times of images and masks). The recording pass hands the loop its batches with the images under
-    ``img`` / ``img_fg`` as ``EvaluationImage``s; the replaying one reads no image and hands
-    the recorded labels and outputs, then sets the random state the recording pass ended in
-    (a loader draws a seed when it starts).
+    sizes and modification times of images and masks). The recording pass hands the loop its
+    batches with the images under ``img`` / ``img_fg`` as ``EvaluationImage``s; the replaying
+    one reads no image and hands the recorded labels and outputs, then sets the random state
+    the recording pass ended in (a loader draws a seed when it starts).
     """
 
     def __init__(self, cache, trainer, name, loader):
-        self.cache, self.name, self.loader = cache, name, loader
-        self.class_sha = class_features_sha256(trainer)
-        items = image_stamps(loader.dataset.data_source, trainer.cfg)
-        self.n_images = len(items)
-        self.images = key_digest(items)
+        self.cache, self.trainer, self.name, self.loader = cache, trainer, name, loader
 
     def __len__(self):
         return len(self.loader)
 
     def __iter__(self):
         cache, what = self.cache, f"the evaluation pass {self.name}"
+        class_sha = class_features_sha256(self.trainer)
+        items = image_stamps(self.loader.dataset.data_source, self.trainer.cfg)
         start = state_digest(rng_state(), {})
-        entry = os.path.join(cache.key_folder, f"eval-{self.name}-{start[:16]}-{self.images[:16]}")
-        replay = cache._open(entry, what, lambda: EvaluationReplay(entry, start, self.class_sha,
-                                                                   self.n_images))
+        entry = os.path.join(cache.key_folder, f"eval-{self.name}-{start[:16]}-{key_digest(items)[:16]}")
+        replay = cache._open(entry, what, lambda: EvaluationReplay(entry, start, class_sha, len(items)))
         if replay is not None:
             yield from replay
             restore_rng_state(replay.end_state)
@@ -592,7 +581,7 @@ class EvaluationPass:
         finally:
             cache.evaluation_calls = None
         if recording is not None:
-            cache._finish(recording, what, start, self.class_sha, {})
+            cache._finish(recording, what, start, class_sha, {})
 
 
 def _pid_alive(pid):

@@ -160,7 +160,7 @@ class FVGPTTrainer(ReportsForegroundShift, ResumableTrainerX):
 
     def check_backbone_clip(self, run_dir, path):
         """Refuse a backbone checkpoint recorded as built on other CLIP weights than this run's."""
-        if path is None or not os.path.isfile(path):
+        if not os.path.isfile(path):
             return
         recorded = read_checkpoint(path, "backbone checkpoint", "").get(built_on.KEY)
         built_on.check_same(

@@ -45,8 +45,10 @@ def main(argv=None):
                         help="each run a python train.py process (default: all in this one)")
     args = parser.parse_args(argv)
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
+    args.backbone_output = os.path.abspath(args.backbone_output)
     if args.replay_cache is None:
         args.replay_cache = os.path.join(args.output, "replay_cache")
+    args.replay_cache = args.replay_cache and os.path.abspath(args.replay_cache)
     try:
         variants = ablation.select(args.groups, args.variants)
     except ValueError as e:
@@ -58,9 +60,9 @@ def main(argv=None):
     for group, name, opts in variants:
         print(f"[{group}: {name}, {time.time() - start:.0f}s elapsed]", flush=True)
         sweep = ablation.variant_sweep(
-            args.root, args.output, os.path.abspath(args.backbone_output), name, opts, args.seeds,
+            args.root, args.output, args.backbone_output, name, opts, args.seeds,
             world_seed=args.world_seed, fg_fill=args.fg_fill, opts=args.opts,
-            replay_cache=args.replay_cache and os.path.abspath(args.replay_cache))
+            replay_cache=args.replay_cache)
         results = [ablation.run_variant(sweep, seed, not args.processes) for seed in args.seeds]
         per_seed[name] = [{"base": r["base"]["accuracy"], "new": r["new"]["accuracy"],
                            "d_fg": r["base"]["d_fg"]} for r in results]

@@ -52,13 +52,7 @@ def backbone_config(record):
 def tuning_step(record, cfg, classnames, clip_model, device):
     """The backbone's own optimisation step (model, trainable parameters, loss and optimiser
     as its trainer builds them); returns (step(image, label), learnable parameter count)."""
-    adapter = record.adapter
-    model = adapter.build_tuning_model(cfg, classnames, clip_model).to(device)
-    trainable = adapter.trainable_parameters(model)
-    model.requires_grad_(False)
-    for param in trainable:
-        param.requires_grad_(True)
-    loss = adapter.tuning_loss(cfg, model, clip_model, classnames)
+    _, trainable, loss = record.adapter.tuning_parts(cfg, classnames, clip_model, device)
     optim = build_optimizer(trainable, cfg.OPTIM)
 
     def step(image, label):
@@ -73,11 +67,11 @@ def frozen_backbones(record, cfg, classnames, clip_model, device):
     MMRL's does), class features cached from its current weights."""
     backbones = {}
     for split in SPLITS:
-        cfg.DATASET.SUBSAMPLE_CLASSES = split
-        backbone = record.adapter(cfg, classnames, clip_model, TEMPLATE).to(device)
+        split_cfg = cfg.clone()
+        split_cfg.DATASET.SUBSAMPLE_CLASSES = split
+        backbone = record.adapter(split_cfg, classnames, clip_model, TEMPLATE).to(device)
         backbone.cache_inference_state()
         backbones[split] = backbone
-    cfg.DATASET.SUBSAMPLE_CLASSES = "base"
     return backbones
 
 

@@ -24,7 +24,7 @@ from fvgpt.results import (d_fg_plot, paper_claims, summarise, summarise_worlds,
 from fvgpt.world.generate import ensure_world
 
 from . import regime
-from .plan import REPO, ZERO_SHOT, expand, run_of, world_sweep
+from .plan import REPO, ZERO_SHOT, expand, world_sweep
 from .watch import run_watched
 
 DEFAULT_WORLDS = (0, 1, 2)
@@ -67,15 +67,16 @@ def run_world(root, output, world, backbones, seeds, fg_fill, progress):
           flush=True)
     checks = regime.check_regime(sweep, progress)
     runs = expand_by_seed(sweep)
+    results = {}
     for seed in seeds:
         print(f"[world {world}, seed {seed}: {time.time() - progress.start:.0f}s elapsed]", flush=True)
         for run in runs[seed]:
-            run_watched(sweep, run, progress)
+            results[run.trainer, run.split, seed] = run_watched(sweep, run, progress)
     per_seed = {}
     for method in methods_of(backbones):
         per_seed[LABELS[method]] = []
         for s in seeds:
-            base, new = (run_of(sweep, method, split, s).result(sweep) for split in ("base", "new"))
+            base, new = (results[method, split, s] for split in ("base", "new"))
             per_seed[LABELS[method]].append({"seed": s, "base": base["accuracy"],
                                              "new": new["accuracy"], "d_fg": base["d_fg"]})
     return {"regime": [list(check) for check in checks], "per_seed": per_seed}

@@ -6,7 +6,7 @@ from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import count_num_param
 
-from fvgpt.backbones.coop import CoOpBackbone, load_prompt_learner, prompt_learner_checkpoint
+from fvgpt.backbones.coop import CoOpBackbone, load_prompt_learner
 from fvgpt.clip_loader import clip_from_config
 
 from .prompt_tuning import PromptTuningTrainer
@@ -36,6 +36,6 @@ class CoOp(PromptTuningTrainer):
 
     def load_model(self, directory, epoch=None):
         """Load the learned context; class-token buffers stay those of the current classes."""
-        path = prompt_learner_checkpoint(directory, epoch, type(self).__name__)
+        path = self.backbone.checkpoint_path(directory, epoch)
         self.check_evaluated_checkpoint(path)
         load_prompt_learner(self.model.prompt_learner, path, type(self).__name__)

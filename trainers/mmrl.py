@@ -56,7 +56,7 @@ class MMRL(PromptTuningTrainer):
 
     def load_model(self, directory, epoch=None):
         """Load a run of this trainer or of upstream MMRL (either checkpoint folder name)."""
-        path = checkpoint_path(directory, epoch)
+        path = self.backbone.checkpoint_path(directory, epoch)
         self.check_evaluated_checkpoint(path)
         load_checkpoint(self.model, path)
         self.inference_state = None

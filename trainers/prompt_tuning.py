@@ -17,14 +17,10 @@ class PromptTuningTrainer(ReportsForegroundShift, ResumableTrainerX):
     backbone = None
 
     def build_tuning_model(self, clip_model):
-        """The backbone's tuning model, only its trainable parameters trainable; its loss
-        becomes ``self.tuning_loss``."""
-        cfg, classnames = self.cfg, self.dm.dataset.classnames
-        model = self.backbone.build_tuning_model(cfg, classnames, clip_model).to(self.device)
-        trainable = {id(p) for p in self.backbone.trainable_parameters(model)}
-        for param in model.parameters():
-            param.requires_grad_(id(param) in trainable)
-        self.tuning_loss = self.backbone.tuning_loss(cfg, model, clip_model, classnames)
+        """The backbone's tuning model, only its trainable parameters (``self.trainable``)
+        trainable; its loss becomes ``self.tuning_loss`` (``FrozenBackbone.tuning_parts``)."""
+        model, self.trainable, self.tuning_loss = self.backbone.tuning_parts(
+            self.cfg, self.dm.dataset.classnames, clip_model, self.device)
         return model
 
     def loss(self, image, label):

@@ -6,7 +6,6 @@ import torch
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from fvgpt.backbones.coop import prompt_learner_checkpoint
 from fvgpt.backbones.promptsrc import MODEL_NAME, PromptSRCBackbone, load_prompts
 from fvgpt.clip_loader import clip_from_config
 
@@ -37,9 +36,8 @@ class PromptSRC(PromptTuningTrainer):
         cfg, src = self.cfg, self.cfg.TRAINER.PROMPTSRC
         clip_model = clip_from_config(cfg, src.PREC, self.device)
         self.model = self.build_tuning_model(clip_model)
-        prompts = self.backbone.trainable_parameters(self.model)
-        print(f"# PromptSRC learnable parameters: {sum(p.numel() for p in prompts):,}")
-        self.optim = build_optimizer(prompts, cfg.OPTIM)
+        print(f"# PromptSRC learnable parameters: {sum(p.numel() for p in self.trainable):,}")
+        self.optim = build_optimizer(self.trainable, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(MODEL_NAME, self.model, self.optim, self.sched)
         self.gpa_weights = gaussian_epoch_weights(cfg.OPTIM.MAX_EPOCH, src.GPA_MEAN, src.GPA_STD)
@@ -76,6 +74,6 @@ class PromptSRC(PromptTuningTrainer):
 
     def load_model(self, directory, epoch=None):
         """Load the prompts of ``directory/VLPromptLearner`` (upstream's or ours)."""
-        path = prompt_learner_checkpoint(directory, epoch, "PromptSRC", MODEL_NAME)
+        path = self.backbone.checkpoint_path(directory, epoch)
         self.check_evaluated_checkpoint(path)
         load_prompts(self.model, path)

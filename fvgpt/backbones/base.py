@@ -85,6 +85,17 @@ class FrozenBackbone(nn.Module, abc.ABC):
     def trainable_parameters(model):
         """The parameters of a tuning model that the backbone's trainer optimises."""
 
+    @classmethod
+    def tuning_parts(cls, cfg, classnames, clip_model, device):
+        """(tuning model on ``device`` with only ``trainable_parameters`` trainable, those
+        parameters, ``tuning_loss``): how the backbone's trainer tunes it."""
+        model = cls.build_tuning_model(cfg, classnames, clip_model).to(device)
+        trainable = cls.trainable_parameters(model)
+        model.requires_grad_(False)
+        for param in trainable:
+            param.requires_grad_(True)
+        return model, trainable, cls.tuning_loss(cfg, model, clip_model, classnames)
+
     @staticmethod
     def tuning_loss(cfg, model, clip_model, classnames):
         """The backbone's training loss on ``model``, as a function (image, label) -> (loss,

@@ -43,15 +43,15 @@ class KgCoOpBackbone(CoOpBackbone):
 
     method = "KgCoOp"
 
-    @staticmethod
-    def build_tuning_model(cfg, classnames, clip_model):
+    @classmethod
+    def build_tuning_model(cls, cfg, classnames, clip_model):
         template = KGCOOP_TEMPLATES.get(cfg.DATASET.NAME, DEFAULT_TEMPLATE)
         print(f"KgCoOp hand-crafted prompt: {template!r}")
         return KgCoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model, template)
 
     @staticmethod
     def tuning_loss(cfg, model, clip_model, classnames):
-        """CE + W (1 - mean cos(g, g_CLIP)), KgCoOp's objective (kgcoop.py forward_backward)."""
+        """CE + W (1 - mean cos(g, g_CLIP)), KgCoOp's objective (htyao89/KgCoOp trainers/kgcoop.py, forward_backward)."""
         weight = cfg.TRAINER.COOP.W
 
         def loss(image, label):

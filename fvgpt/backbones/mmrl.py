@@ -33,7 +33,7 @@ from .prompted_clip import (Insert, Replace, image_tokens, run_text, run_visual,
 
 LOGIT_SCALE = 100.0  # MMRL's fixed logit scale (trainers/mmrl.py, CustomCLIP.forward)
 CHECKPOINT_FOLDERS = ("MultiModalRepresentationLearner", "MultiModalPromptLearner")
-TRAINABLE = ("representation_learner.", "image_encoder.proj_rep")  # trainers/mmrl.py:291-300
+TRAINABLE = ("representation_learner.", "image_encoder.proj_rep")  # yunncheng/MMRL trainers/mmrl.py:291-300
 TASKS = ("B2N", "CD", "FS")
 FDC_FEATURES = ("cls", "rep", "fusion")
 _R2V = re.compile(r"representation_learner\.compound_rep_tokens_r2vproj\.(\d+)\.weight$")
@@ -345,7 +345,7 @@ class MMRLBackbone(FrozenBackbone):
 
     @staticmethod
     def trainable_parameters(model):
-        """The representation learner and ``proj_rep`` (trainers/mmrl.py:291-300)."""
+        """The representation learner and ``proj_rep`` (``TRAINABLE``)."""
         return [p for name, p in model.named_parameters() if name.startswith(TRAINABLE)]
 
     @staticmethod
